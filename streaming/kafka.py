@@ -1,0 +1,342 @@
+"""The Kafka seam: the only module that imports a Kafka client library.
+
+Connectors, router and tools speak to Kafka through the few operations here (produce, consume,
+commit, transactions, topic admin), with our own :class:`Record` type, so a second client could be
+added in this one place. Producers always use ``acks=all`` with idempotence: a record the hub has
+acknowledged to a sender is on every in-sync replica.
+
+Errors (everything the client raises is translated)::
+
+    StreamingError
+    ├── KafkaUnavailable   cannot reach the cluster or it did not answer in time (transient)
+    ├── DeliveryFailed     a produce was not acknowledged; the record may or may not be written
+    └── TransactionFailed  a transaction could not be completed; abort, or re-create the producer
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import kafka
+import kafka.errors
+from kafka import OffsetAndMetadata, TopicPartition
+
+logger = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+class StreamingError(Exception):
+    """Base of the errors the Kafka seam raises."""
+
+
+class KafkaUnavailable(StreamingError):
+    """The cluster could not be reached, or did not answer in time. Worth retrying."""
+
+
+class DeliveryFailed(StreamingError):
+    """A record was not acknowledged by the cluster."""
+
+
+class TransactionFailed(StreamingError):
+    """A transaction failed; the caller aborts it, or re-creates the producer when fenced."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach the cluster. Secrets are kept out of ``repr``."""
+
+    bootstrap_servers: str
+    client_id: str = "pilgrim-hub"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    request_timeout_ms: int = 30_000
+
+    def client_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+            "request_timeout_ms": self.request_timeout_ms,
+        }
+        if self.sasl_mechanism:
+            config |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password,
+            }
+        if self.ssl_cafile:
+            config["ssl_cafile"] = self.ssl_cafile
+        return config
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int
+
+    def header(self, name: str) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Where an acknowledged record landed."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Delivery:
+    """A produce in flight; :meth:`wait` blocks until the cluster acknowledges it."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: Any) -> None:
+        self._future = future
+
+    def wait(self, timeout_s: float = 60.0) -> Written:
+        try:
+            meta = self._future.get(timeout=timeout_s)
+        except kafka.errors.KafkaTimeoutError as exc:
+            raise DeliveryFailed(f"not acknowledged within {timeout_s}s: {exc}") from exc
+        except kafka.errors.KafkaError as exc:
+            raise DeliveryFailed(str(exc)) from exc
+        return Written(meta.topic, meta.partition, meta.offset)
+
+
+class Producer:
+    """Idempotent ``acks=all`` producer; transactional when given a ``transactional_id``."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transactional_id: str | None = None,
+        linger_ms: int = 5,
+        batch_size: int = 64 * 1024,
+        delivery_timeout_ms: int = 120_000,
+        max_request_size: int = 4 * 1024 * 1024,
+    ) -> None:
+        config = settings.client_config() | {
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": linger_ms,
+            "batch_size": batch_size,
+            "delivery_timeout_ms": delivery_timeout_ms,
+            "max_request_size": max_request_size,
+            "allow_auto_create_topics": False,
+        }
+        if transactional_id:
+            config["transactional_id"] = transactional_id
+        try:
+            self._producer = kafka.KafkaProducer(**config)
+        except kafka.errors.NoBrokersAvailable as exc:
+            raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}") from exc
+        self._transactional = transactional_id is not None
+        if self._transactional:
+            self._call(self._producer.init_transactions)
+
+    def send(self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers | None = None) -> Delivery:
+        try:
+            return Delivery(self._producer.send(topic, value=value, key=key, headers=headers or []))
+        except kafka.errors.KafkaTimeoutError as exc:
+            raise KafkaUnavailable(f"cannot send to {topic}: {exc}") from exc
+        except kafka.errors.KafkaError as exc:
+            raise DeliveryFailed(f"cannot send to {topic}: {exc}") from exc
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except kafka.errors.KafkaTimeoutError as exc:
+            raise DeliveryFailed(f"flush did not complete: {exc}") from exc
+
+    # ---- transactions -------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self._call(self._producer.begin_transaction)
+
+    def send_offsets(self, consumer: Consumer, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Add the consumer's next offsets to the open transaction (consume-transform-produce)."""
+        converted = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+        self._call(self._producer.send_offsets_to_transaction, converted, consumer._consumer.group_metadata())
+
+    def commit(self) -> None:
+        self._call(self._producer.commit_transaction)
+
+    def abort(self) -> None:
+        self._call(self._producer.abort_transaction)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except kafka.errors.KafkaError as exc:
+            raise TransactionFailed(f"{fn.__name__}: {exc!r}") from exc
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._producer.close(timeout=timeout_s)
+
+
+class Consumer:
+    """A consumer in a group, committing only when told to (never automatically)."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        read_committed: bool = False,
+        from_beginning: bool = True,
+        max_poll_records: int = 500,
+        session_timeout_ms: int = 45_000,
+        max_poll_interval_ms: int = 300_000,
+    ) -> None:
+        config = settings.client_config() | {
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest" if from_beginning else "latest",
+            "isolation_level": "read_committed" if read_committed else "read_uncommitted",
+            "max_poll_records": max_poll_records,
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": min(3_000, session_timeout_ms // 3),
+            "max_poll_interval_ms": max_poll_interval_ms,
+            "allow_auto_create_topics": False,
+        }
+        try:
+            self._consumer = kafka.KafkaConsumer(*topics, **config)
+        except kafka.errors.NoBrokersAvailable as exc:
+            raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}") from exc
+
+    def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Record]:
+        try:
+            batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except kafka.errors.KafkaError as exc:
+            raise KafkaUnavailable(f"poll failed: {exc!r}") from exc
+        records: list[Record] = []
+        for batch in batches.values():
+            records.extend(
+                Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
+                for r in batch
+            )
+        return records
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Commit the next offsets to read, per (topic, partition)."""
+        if not offsets:
+            return
+        converted = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+        try:
+            self._consumer.commit(converted)
+        except kafka.errors.KafkaError as exc:
+            raise KafkaUnavailable(f"commit failed: {exc!r}") from exc
+
+    def assignment(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the hub needs, with its partitions and replication."""
+
+    name: str
+    partitions: int = 3
+    replication_factor: int = 1
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+class Admin:
+    """Topic administration."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self._settings = settings
+        try:
+            self._admin = kafka.KafkaAdminClient(**settings.client_config())
+        except kafka.errors.NoBrokersAvailable as exc:
+            raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}") from exc
+
+    def ensure_topics(self, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+        """Create the topics that do not exist yet; return the names created."""
+        wanted = {s.name: s for s in specs}
+        existing = set(self.list_topics())
+        missing = {name: spec for name, spec in wanted.items() if name not in existing}
+        if not missing:
+            return []
+        request = {
+            name: {
+                "num_partitions": spec.partitions,
+                "replication_factor": spec.replication_factor,
+                "configs": dict(spec.configs),
+            }
+            for name, spec in missing.items()
+        }
+        try:
+            result = self._admin.create_topics(request, timeout_ms=int(timeout_s * 1000), raise_errors=False)
+            self._admin.wait_for_topics(list(missing), timeout_ms=int(timeout_s * 1000))
+        except kafka.errors.KafkaError as exc:
+            raise KafkaUnavailable(f"creating topics {sorted(missing)} failed: {exc!r}") from exc
+        for topic in result.get("topics", []):
+            code = topic.get("error_code", 0)
+            if code not in (0, kafka.errors.TopicAlreadyExistsError.errno):
+                raise StreamingError(f"creating topic {topic.get('name')}: {topic.get('error_message') or code}")
+        logger.info("created topics %s", sorted(missing))
+        return sorted(missing)
+
+    def list_topics(self) -> list[str]:
+        try:
+            return list(self._admin.list_topics())
+        except kafka.errors.KafkaError as exc:
+            raise KafkaUnavailable(f"listing topics failed: {exc!r}") from exc
+
+    def delete_topics(self, names: Sequence[str]) -> None:
+        if names:
+            self._admin.delete_topics(list(names), raise_errors=False)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """High-water mark per partition of ``topic``."""
+        consumer = kafka.KafkaConsumer(**self._settings.client_config())
+        try:
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            return {tp.partition: off for tp, off in consumer.end_offsets(partitions).items()}
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        self._admin.close()
+
+
+def ping(settings: ClientSettings, timeout_s: float = 10.0) -> None:
+    """Raise :class:`KafkaUnavailable` unless the cluster answers a metadata request in time."""
+    probe = ClientSettings(
+        **{**settings.__dict__, "request_timeout_ms": int(timeout_s * 1000), "client_id": "hub-ping"}
+    )
+    try:
+        admin = kafka.KafkaAdminClient(**probe.client_config(), bootstrap_timeout_ms=int(timeout_s * 1000))
+    except (kafka.errors.KafkaError, OSError) as exc:
+        raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}: {exc!r}") from exc
+    try:
+        admin.list_topics()
+    except kafka.errors.KafkaError as exc:
+        raise KafkaUnavailable(f"broker at {settings.bootstrap_servers} did not answer: {exc!r}") from exc
+    finally:
+        admin.close()

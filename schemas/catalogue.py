@@ -52,8 +52,7 @@ def _fullname(schema: Schema) -> str:
     return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
-def expand(schema: Any, named: dict[str, Schema], namespace: str | None = None,
-           defined: set[str] | None = None) -> Any:
+def expand(schema: Any, named: dict[str, Schema], namespace: str | None = None, defined: set[str] | None = None) -> Any:
     """Replace references to shared named types by their definition (once per document)."""
     defined = set() if defined is None else defined
     if isinstance(schema, str):
@@ -78,9 +77,7 @@ def expand(schema: Any, named: dict[str, Schema], namespace: str | None = None,
         if out["namespace"] is None:
             del out["namespace"]
     if kind in ("record", "error"):
-        out["fields"] = [
-            {**f, "type": expand(f["type"], named, namespace, defined)} for f in schema["fields"]
-        ]
+        out["fields"] = [{**f, "type": expand(f["type"], named, namespace, defined)} for f in schema["fields"]]
     elif kind == "array":
         out["items"] = expand(schema["items"], named, namespace, defined)
     elif kind == "map":

@@ -112,7 +112,9 @@ class Codec:
             )
         event_type, writer_schema, reader_schema = reader
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(value[HEADER.size:]), writer_schema, reader_schema)
+            record = fastavro.schemaless_reader(io.BytesIO(value[HEADER.size :]), writer_schema, reader_schema)
         except (EOFError, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise CodecError(f"schema id {schema_id}: cannot decode body: {exc}") from exc
+        if not isinstance(record, dict):
+            raise CodecError(f"schema id {schema_id}: not a record")
         return event_type, record

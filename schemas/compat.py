@@ -80,8 +80,15 @@ def incompatibilities(reader: Any, writer: Any) -> list[str]:
     return problems
 
 
-def _check(reader: Any, writer: Any, rn: dict[str, Any], wn: dict[str, Any], path: str,
-           problems: list[str], seen: set[tuple[int, int]]) -> None:
+def _check(
+    reader: Any,
+    writer: Any,
+    rn: dict[str, Any],
+    wn: dict[str, Any],
+    path: str,
+    problems: list[str],
+    seen: set[tuple[int, int]],
+) -> None:
     reader = _resolve(reader, rn)
     writer = _resolve(writer, wn)
     pair = (id(reader), id(writer))

@@ -154,7 +154,9 @@ class Producer:
         if self._transactional:
             self._call(self._producer.init_transactions)
 
-    def send(self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers | None = None) -> Delivery:
+    def send(
+        self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers | None = None
+    ) -> Delivery:
         try:
             return Delivery(self._producer.send(topic, value=value, key=key, headers=headers or []))
         except kafka.errors.KafkaTimeoutError as exc:
@@ -248,6 +250,14 @@ class Consumer:
         except kafka.errors.KafkaError as exc:
             raise KafkaUnavailable(f"commit failed: {exc!r}") from exc
 
+    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Move the fetch position back (or forward) so the next poll starts there."""
+        for (topic, partition), offset in positions.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition), offset)
+            except (kafka.errors.KafkaError, AssertionError, ValueError) as exc:
+                logger.debug("seek %s/%s skipped: %r", topic, partition, exc)
+
     def assignment(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
@@ -314,7 +324,7 @@ class Admin:
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """High-water mark per partition of ``topic``."""
-        consumer = kafka.KafkaConsumer(**self._settings.client_config())
+        consumer = kafka.KafkaConsumer(**self._settings.client_config(), enable_auto_commit=False)
         try:
             partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
             return {tp.partition: off for tp, off in consumer.end_offsets(partitions).items()}

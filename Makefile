@@ -1,0 +1,50 @@
+# Everything a developer or CI needs, from a fresh clone: Python 3.11+, Java 17+ and Maven on PATH.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test check lint unit integration faults kafka-up kafka-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: start the local Kafka and run the hub on the sample agency feeds (README quick start, 1st command)
+demo: install
+	$(BIN)/hub demo
+
+## test: lint, type-check and every test against a real broker (README quick start, 2nd command; CI runs this)
+test: lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## check: the fast loop: lint + unit tests (no broker)
+check: lint
+	$(BIN)/pytest tests/unit -q
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+faults: install
+	$(BIN)/pytest -m faults
+
+kafka-up: install
+	$(BIN)/hub kafka up
+
+kafka-down: install
+	$(BIN)/hub kafka down
+
+clean:
+	-$(BIN)/hub kafka down
+	rm -rf $(VENV) .kafka .pytest_cache .mypy_cache .ruff_cache

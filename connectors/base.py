@@ -1,0 +1,133 @@
+"""What a connector is, and the registry of connector types.
+
+A connector is one file in ``connectors/`` holding:
+
+* a frozen pydantic ``Config`` model with ``type: Literal["<name>"]`` — the registry turns all of
+  them into one discriminated union, so the config file, ``hub validate`` and the docs all come
+  from the model;
+* a class with ``agency``, ``event_types`` (the only event types it may publish) and
+  ``parse(data, input_name) -> Parsed``, which turns raw bytes into :class:`JourneyRecord` values.
+
+Connectors never touch Avro bytes or Kafka: ``connectors.runtime`` builds envelopes, encodes and
+publishes, and quarantines what was rejected. Register a connector with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from connectors.rejections import Rejection
+
+
+class HttpTransport(BaseModel):
+    """Agencies push documents with HTTP POST to ``path``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["http"] = "http"
+    path: str = Field(description="URL path of this connector's ingest endpoint, e.g. /ingest/operators.")
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger bodies are refused with 413.")
+
+
+class AgencyAuth(BaseModel):
+    """How the agency proves who it is on every request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    api_key_sha256: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 (hex) of each API key the agency may present in the X-API-Key header. "
+        "Keys are never stored in clear; `hub key-hash` prints the hash of a new key.",
+    )
+    hmac_secret: SecretStr | None = Field(
+        None, description="Shared secret for HMAC-SHA256 signed bodies (X-Signature: t=<unix>,v1=<hex>)."
+    )
+
+
+class ConnectorConfig(BaseModel):
+    """Fields every connector config has; each connector subclasses it with its own ``type``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="Unique connector instance name.")
+    transport: HttpTransport = Field(discriminator="kind")
+    auth: AgencyAuth = Field(default_factory=AgencyAuth)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyRecord:
+    """One journey event as a connector understood it, before the envelope is added."""
+
+    event_type: str
+    occurred_at: datetime
+    nationality: str
+    passport_number: str
+    position: str
+    """Where in the input: ``$.registrations[3]``, ``line 7``, ``segment 11``."""
+    payload: dict[str, Any]
+    """The event's fields other than ``envelope``, as the Avro schema names them."""
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What a connector made of one input: events, and the records it refused."""
+
+    records: list[JourneyRecord] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    raw_rejected: list[bytes] = field(default_factory=list)
+    """The raw bytes of each rejected record, in the order of ``rejections`` (kept in quarantine)."""
+
+    def reject(self, rejection: Rejection, raw: bytes) -> None:
+        self.rejections.append(rejection)
+        self.raw_rejected.append(raw)
+
+
+class Connector(Protocol):
+    agency: ClassVar[str]
+    event_types: ClassVar[tuple[str, ...]]
+    config: ConnectorConfig
+
+    def parse(self, data: bytes, input_name: str) -> Parsed:
+        """Parse one input. Raise ``InputRejected`` when nothing in it can be used."""
+        ...
+
+
+ConnectorFactory = Callable[[Any], Connector]
+
+REGISTRY: dict[str, tuple[type[ConnectorConfig], ConnectorFactory]] = {}
+
+
+def register(config_model: type[ConnectorConfig]) -> Callable[[type[Any]], type[Any]]:
+    """Class decorator: ``@register(Config)`` makes a connector type available to the config file."""
+
+    def decorate(cls: type[Any]) -> type[Any]:
+        type_name = config_model.model_fields["type"].default
+        if type_name in REGISTRY:
+            raise ValueError(f"connector type {type_name} registered twice")
+        REGISTRY[type_name] = (config_model, cls)
+        return cls
+
+    return decorate
+
+
+def build_connector(config: ConnectorConfig) -> Connector:
+    _, factory = REGISTRY[type(config).model_fields["type"].default]
+    return factory(config)
+
+
+# Modules in this package that are infrastructure, not connectors.
+_NOT_CONNECTORS = {"base", "runtime", "rejections", "identity", "http_ingest", "formats"}
+
+
+def load_all() -> None:
+    """Import every connector module in this package so that each registers itself."""
+    import importlib
+    import pkgutil
+
+    import connectors
+
+    for module in pkgutil.iter_modules(connectors.__path__):
+        if module.name not in _NOT_CONNECTORS and not module.name.startswith("_"):
+            importlib.import_module(f"connectors.{module.name}")

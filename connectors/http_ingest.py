@@ -1,0 +1,155 @@
+"""HTTP push transport: one POST endpoint per connector, plus ``/healthz``, ``/metrics`` and ``/docs``.
+
+Every request is authenticated for its agency (``X-API-Key``, compared by SHA-256 hash in constant
+time), size-limited (413 beyond the connector's ``max_body_bytes``, checked on the header and while
+reading), then handed to the connector runtime. The answer comes only after Kafka acknowledged:
+
+* 202 every record accepted; 207 some accepted, some rejected (the body lists each rejection);
+* 422 no record usable (record errors), 400 the input as a whole is unusable;
+* 401 no or wrong credentials; 413 too large; 503 Kafka did not acknowledge: retry.
+
+Senders may set ``Idempotency-Key``: a retried request with the same key yields the same event ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from connectors.runtime import IngestResult, IngestRuntime
+from streaming.kafka import StreamingError
+
+logger = logging.getLogger(__name__)
+
+REQUESTS = Counter("hub_http_requests", "Ingest HTTP requests by connector and status code.", ["connector", "status"])
+
+STATUS = {"accepted": 202, "partial": 207, "rejected": 422}
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def authenticated(runtime: IngestRuntime, request: Request) -> bool:
+    presented = request.headers.get("x-api-key")
+    if not presented:
+        return False
+    digest = hashlib.sha256(presented.encode()).hexdigest()
+    allowed = runtime.connector.config.auth.api_key_sha256
+    return any(hmac.compare_digest(digest, stored.lower()) for stored in allowed)
+
+
+def _error(status: int, connector: str, message: str, **extra: Any) -> JSONResponse:
+    REQUESTS.labels(connector, str(status)).inc()
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _endpoint(runtime: IngestRuntime) -> Callable[[Request], Any]:
+    transport = runtime.connector.config.transport
+    name = runtime.name
+
+    async def ingest(request: Request) -> JSONResponse:
+        if not authenticated(runtime, request):
+            return _error(401, name, f"missing or unknown X-API-Key for connector {name}")
+        try:
+            body = await read_limited(request, transport.max_body_bytes)
+        except BodyTooLarge:
+            return _error(413, name, f"body larger than {transport.max_body_bytes} bytes")
+        supplied = request.headers.get("idempotency-key") or request.headers.get("x-request-id")
+        request_id = supplied if supplied and _SAFE_ID.match(supplied) else str(uuid.uuid4())
+        input_name = f"http:{name}:{request_id}"
+        try:
+            result: IngestResult = await run_in_threadpool(runtime.ingest, body, input_name)
+        except StreamingError as exc:
+            logger.error("ingest %s not acknowledged by Kafka: %s", input_name, exc)
+            return _error(503, name, "not stored: Kafka did not acknowledge; retry later", input=input_name)
+        status = STATUS[result.outcome]
+        if result.outcome == "rejected" and result.accepted == 0 and _whole_input(result):
+            status = 400
+        REQUESTS.labels(name, str(status)).inc()
+        return JSONResponse(result.to_dict(), status_code=status, headers={"X-Request-Id": request_id})
+
+    return ingest
+
+
+def _whole_input(result: IngestResult) -> bool:
+    return len(result.rejections) == 1 and result.rejections[0].location == "$"
+
+
+def build_app(
+    runtimes: Sequence[IngestRuntime],
+    health: Callable[[], dict[str, Any]],
+    body_schemas: dict[str, dict[str, Any]] | None = None,
+) -> FastAPI:
+    """The ingest ASGI app for the given connector runtimes (only those with an HTTP transport)."""
+    app = FastAPI(
+        title="Pilgrim hub ingest",
+        description="Agency feeds in: each connector has its own endpoint and credentials.",
+        version="1",
+    )
+    for runtime in runtimes:
+        transport = runtime.connector.config.transport
+        if transport.kind != "http":
+            continue
+        schema = (body_schemas or {}).get(runtime.name)
+        openapi_extra: dict[str, Any] = {
+            "parameters": [
+                {"name": "X-API-Key", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+        }
+        if schema:
+            openapi_extra["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        app.add_api_route(
+            transport.path,
+            _endpoint(runtime),
+            methods=["POST"],
+            name=f"ingest-{runtime.name}",
+            summary=f"Push a {runtime.agency} feed to connector {runtime.name}",
+            responses={
+                202: {"description": "All records accepted"},
+                207: {"description": "Some rejected"},
+                400: {"description": "Input unusable"},
+                401: {"description": "Not authenticated"},
+                413: {"description": "Too large"},
+                422: {"description": "No record usable"},
+                503: {"description": "Kafka unavailable; retry"},
+            },
+            openapi_extra=openapi_extra,
+        )
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        state = health()
+        return JSONResponse(state, status_code=200 if state.get("status") == "ok" else 503)
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

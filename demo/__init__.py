@@ -1,0 +1,1 @@
+"""The quick-start demo: sample agency feeds run through a local hub."""

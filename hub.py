@@ -1,0 +1,321 @@
+"""Composition root and command line of the pilgrim hub.
+
+Reads the config, builds the components (codec, connector runtimes, HTTP ingest, router), wires
+them and runs them. It holds no business logic: that lives in ``connectors/``, ``schemas/`` and
+``router/``.
+
+    hub kafka up|down|status|reset       a local single-node Kafka (KRaft) from Maven Central
+    hub kafka console-consumer ...       Kafka's own console consumer, from the same jars
+    hub run                              all connectors (HTTP ingest) and the router
+    hub demo                             broker + hub + sample operator feeds, with a summary
+    hub schemas register|check           the schema catalogue
+    hub validate                         check config and subscriptions
+    hub key NATIONALITY PASSPORT         the pilgrim key of a person
+    hub key-hash                         SHA-256 of an API key read from stdin, for the config
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("hub")
+
+
+@dataclass
+class Hub:
+    """The wired components of one hub process."""
+
+    config: Any  # config.HubConfig
+    stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _health: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from connectors.base import build_connector
+        from connectors.runtime import IngestRuntime, IngestTopics
+        from router.subscriptions import load_subscriptions
+        from schemas.catalogue import SchemaCatalogue
+        from schemas.codec import Codec
+        from streaming.kafka import Producer
+
+        self.codec = Codec(SchemaCatalogue())
+        self.subscriptions = load_subscriptions(self.config.subscriptions_path())
+        self.subscriptions.check_event_types(set(self.codec.event_types()))
+        topics = self.config.kafka.topics
+        self.ensure_topics()
+        self.producer = Producer(self.config.kafka.client_settings("hub-ingest"))
+        keyer = self.config.keyer()
+        self.runtimes = [
+            IngestRuntime(
+                build_connector(c), self.codec, keyer, self.producer, IngestTopics(topics.events, topics.quarantine)
+            )
+            for c in self.config.connector_configs()
+        ]
+
+    def ensure_topics(self) -> None:
+        from streaming.kafka import Admin, TopicSpec
+
+        kafka = self.config.kafka
+        specs = [
+            TopicSpec(name, kafka.partitions, kafka.replication_factor)
+            for name in (kafka.topics.events, kafka.topics.quarantine, kafka.topics.dead_letter)
+        ]
+        specs += [
+            TopicSpec(s.target.topic, kafka.partitions, kafka.replication_factor)
+            for s in self.subscriptions.subscriptions
+        ]
+        admin = Admin(kafka.client_settings("hub-admin"))
+        try:
+            admin.ensure_topics(specs)
+        finally:
+            admin.close()
+
+    def start_router(self) -> None:
+        from router.router import Router, RouterTopics
+        from streaming.kafka import Consumer, Producer
+
+        kafka = self.config.kafka
+        consumer = Consumer(
+            kafka.client_settings("hub-router"), group_id=self.config.router.group_id, topics=[kafka.topics.events]
+        )
+        router = Router(
+            self.subscriptions.subscriptions,
+            consumer,
+            Producer(kafka.client_settings("hub-router")),
+            self.codec,
+            RouterTopics(kafka.topics.events, kafka.topics.dead_letter),
+        )
+
+        def run() -> None:
+            try:
+                router.run(self.stop)
+            finally:
+                consumer.close()
+                router.producer.close()
+
+        thread = threading.Thread(target=run, name="router", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def health(self) -> dict[str, Any]:
+        from streaming.kafka import KafkaUnavailable, ping
+
+        now = time.monotonic()
+        if now - self._health.get("checked", 0.0) > 5:
+            try:
+                ping(self.config.kafka.client_settings("hub-health"), timeout_s=3)
+                kafka_ok = True
+            except KafkaUnavailable:
+                kafka_ok = False
+            self._health = {"checked": now, "kafka": kafka_ok}
+        routers = [t.is_alive() for t in self._threads]
+        ok = self._health["kafka"] and all(routers)
+        return {
+            "status": "ok" if ok else "degraded",
+            "kafka": "ok" if self._health["kafka"] else "unreachable",
+            "router": "running" if routers and all(routers) else "stopped",
+            "connectors": [r.name for r in self.runtimes],
+        }
+
+    def app(self) -> Any:
+        from connectors.http_ingest import build_app
+
+        schemas = {r.name: r.connector.body_schema() for r in self.runtimes if hasattr(r.connector, "body_schema")}
+        return build_app(self.runtimes, self.health, schemas)
+
+    def server(self, port: int | None = None) -> Any:
+        import uvicorn
+
+        http = self.config.http
+        config = uvicorn.Config(
+            self.app(), host=http.host, port=http.port if port is None else port, log_level="warning", access_log=False
+        )
+        return uvicorn.Server(config)
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.producer.close()
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from streaming.local_broker import LocalBroker, LocalBrokerError
+
+    broker = LocalBroker.from_env(port=args.port)
+    try:
+        if args.action == "up":
+            print(f"Kafka {broker.up()} (log: {broker.log_file})")
+        elif args.action == "down":
+            print("stopped" if broker.down() else "was not running")
+        elif args.action == "reset":
+            broker.reset()
+            print("stopped and data deleted")
+        elif args.action == "status":
+            state = broker.status()
+            print(state)
+            return 0 if state.startswith("running") else 3
+        elif args.action == "console-consumer":
+            extra = ["--from-beginning"] if args.from_beginning else []
+            if args.max_messages:
+                extra += ["--max-messages", str(args.max_messages)]
+            return broker.run_tool(
+                "org.apache.kafka.tools.consumer.ConsoleConsumer",
+                "--bootstrap-server",
+                args.bootstrap_server or broker.bootstrap_servers,
+                "--topic",
+                args.topic,
+                "--timeout-ms",
+                str(args.timeout_ms),
+                "--formatter-property",
+                "print.key=true",
+                "--formatter-property",
+                "print.headers=true",
+                "--formatter-property",
+                "print.partition=true",
+                "--formatter-property",
+                "print.offset=true",
+                *extra,
+            )
+    except LocalBrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from config import load_config
+
+    hub = Hub(load_config(args.config))
+    hub.start_router()
+    server = hub.server()
+    print(
+        f"hub listening on http://{hub.config.http.host}:{server.config.port} "
+        f"(docs /docs, metrics /metrics); Kafka {hub.config.kafka.bootstrap_servers}"
+    )
+    try:
+        server.run()
+    finally:
+        hub.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from demo.run import run_demo
+
+    return run_demo(config_path=args.config, keep_running=args.keep_running)
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from schemas.catalogue import CatalogueError, SchemaCatalogue, load_sources, stale_subjects
+
+    catalogue = SchemaCatalogue()
+    sources = load_sources()
+    if args.action == "check":
+        stale = stale_subjects(catalogue, sources)
+        for subject in stale:
+            print(f"{subject}: .avsc differs from the catalogue; run `hub schemas register`")
+        return 1 if stale else 0
+    try:
+        for subject, schema in sources.items():
+            version, added = catalogue.register(subject, schema)
+            print(f"{subject}: {'registered' if added else 'unchanged'} v{version.version} (id {version.id})")
+    except CatalogueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    catalogue.save()
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from config import ConfigError, load_config
+    from router.subscriptions import SubscriptionsError, load_subscriptions
+    from schemas.catalogue import SchemaCatalogue
+    from schemas.codec import Codec
+
+    try:
+        config = load_config(args.config)
+        subs = load_subscriptions(config.subscriptions_path())
+        subs.check_event_types(set(Codec(SchemaCatalogue()).event_types()))
+    except (ConfigError, SubscriptionsError, ValueError) as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    print(f"ok: {len(config.connectors)} connector(s), {len(subs.subscriptions)} subscription(s)")
+    return 0
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from config import load_config
+
+    print(load_config(args.config).keyer().key(args.nationality, args.passport))
+    return 0
+
+
+def cmd_key_hash(_: argparse.Namespace) -> int:
+    print(hashlib.sha256(sys.stdin.readline().strip().encode()).hexdigest())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hub", description="Pilgrim journey integration hub")
+    p.add_argument("--config", type=Path, default=None, help="hub.yaml (default: config/hub.yaml or $HUB_CONFIG)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    k = sub.add_parser("kafka", help="local single-node Kafka")
+    k.add_argument("action", choices=["up", "down", "status", "reset", "console-consumer"])
+    k.add_argument("--port", type=int, default=None, help="broker port (default 9092 or $HUB_KAFKA_PORT)")
+    k.add_argument("--topic")
+    k.add_argument("--bootstrap-server", default=None)
+    k.add_argument("--from-beginning", action="store_true")
+    k.add_argument("--max-messages", type=int, default=0)
+    k.add_argument("--timeout-ms", type=int, default=10_000)
+    k.set_defaults(func=cmd_kafka)
+
+    sub.add_parser("run", help="run connectors and router").set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="local broker + hub + sample operator feeds")
+    d.add_argument("--keep-running", action="store_true", help="keep the hub up after the summary")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("schemas", help="schema catalogue")
+    s.add_argument("action", choices=["register", "check"])
+    s.set_defaults(func=cmd_schemas)
+
+    sub.add_parser("validate", help="check config and subscriptions").set_defaults(func=cmd_validate)
+
+    key = sub.add_parser("key", help="pilgrim key of a nationality + passport number")
+    key.add_argument("nationality")
+    key.add_argument("passport")
+    key.set_defaults(func=cmd_key)
+
+    sub.add_parser("key-hash", help="SHA-256 of an API key read from stdin").set_defaults(func=cmd_key_hash)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        # kafka-python warns about routine states (no metadata yet for a new topic)
+        logging.getLogger("kafka").setLevel(logging.ERROR)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

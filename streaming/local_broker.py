@@ -216,9 +216,10 @@ class LocalBroker:
         if self._pid() and self.port_open():
             return self.bootstrap_servers
         if self.port_open():
-            raise LocalBrokerError(
-                f"port {self.port} is taken by another process; set HUB_KAFKA_PORT or stop it"
-            )
+            if self._answers_metadata():
+                logger.warning("a Kafka broker not started from %s answers on %s; using it", self.home, self.port)
+                return self.bootstrap_servers
+            raise LocalBrokerError(f"port {self.port} is taken by another process; set HUB_KAFKA_PORT or stop it")
         self.resolve_jars()
         props = self._write_config()
         self._format_storage(props)

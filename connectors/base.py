@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -31,6 +31,43 @@ class HttpTransport(BaseModel):
     kind: Literal["http"] = "http"
     path: str = Field(description="URL path of this connector's ingest endpoint, e.g. /ingest/operators.")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger bodies are refused with 413.")
+
+
+class FileDropTransport(BaseModel):
+    """Agencies drop files in ``directory``; done files move to ``processed/`` or ``rejected/``.
+
+    Only complete files are taken: names starting with ``.`` or ending in ``.tmp``/``.part`` are
+    ignored (senders write under such a name and rename), and a file must keep the same size and
+    modification time for ``settle_seconds`` before it is read.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["filedrop"] = "filedrop"
+    directory: str = Field(description="The inbox the agency writes to.")
+    pattern: str = Field("*", description="Glob of the files to take, e.g. *.edi.")
+    processed_dir: str | None = Field(None, description="Default: <directory>/processed.")
+    rejected_dir: str | None = Field(None, description="Default: <directory>/rejected (with <file>.error.json beside).")
+    settle_seconds: float = Field(1.0, ge=0, description="How long a file must be unchanged before it is read.")
+    poll_seconds: float = Field(1.0, gt=0, description="How often the inbox is scanned.")
+    max_file_bytes: int = Field(200 * 1024 * 1024, gt=0, description="Larger files are rejected unread.")
+
+
+class PollingTransport(BaseModel):
+    """The hub GETs ``url`` with the last cursor; the agency answers with a page and the next cursor."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["polling"] = "polling"
+    url: str = Field(description="Endpoint to poll; the cursor is sent as the query parameter `cursor_param`.")
+    cursor_param: str = Field("cursor", description="Query parameter carrying the cursor.")
+    next_cursor_header: str = Field("X-Next-Cursor", description="Response header with the next cursor.")
+    interval_seconds: float = Field(30.0, gt=0, description="Pause between polls when a page was empty.")
+    timeout_seconds: float = Field(10.0, gt=0)
+    max_attempts: int = Field(6, ge=1, description="Tries per poll on transient errors (backoff with jitter).")
+    token: SecretStr | None = Field(None, description="Bearer token sent to the agency, if it needs one.")
+    max_body_bytes: int = Field(50 * 1024 * 1024, gt=0)
+
+
+Transport = Annotated[HttpTransport | FileDropTransport | PollingTransport, Field(discriminator="kind")]
 
 
 class AgencyAuth(BaseModel):
@@ -52,22 +89,28 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="Unique connector instance name.")
-    transport: HttpTransport = Field(discriminator="kind")
+    transport: Transport
     auth: AgencyAuth = Field(default_factory=AgencyAuth)
 
 
 @dataclass(frozen=True, slots=True)
 class JourneyRecord:
-    """One journey event as a connector understood it, before the envelope is added."""
+    """One journey event as a connector understood it, before the envelope is added.
+
+    Events about a person give ``nationality`` and ``passport_number``: the runtime derives the
+    pilgrim key from them (and it becomes the Kafka key). Events about something else (a flight, a
+    group, a bus) leave them None and give ``partition_key`` (e.g. ``flight:SV817:2026-12-03``).
+    """
 
     event_type: str
     occurred_at: datetime
-    nationality: str
-    passport_number: str
     position: str
-    """Where in the input: ``$.registrations[3]``, ``line 7``, ``segment 11``."""
+    """Where in the input: ``$.registrations[3]``, ``line 7``, ``segment 11 (NAD) @ byte 342``."""
     payload: dict[str, Any]
     """The event's fields other than ``envelope``, as the Avro schema names them."""
+    nationality: str | None = None
+    passport_number: str | None = None
+    partition_key: str | None = None
 
 
 @dataclass(slots=True)

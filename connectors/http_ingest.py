@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.concurrency import run_in_threadpool
 
+from connectors.base import HttpTransport
 from connectors.runtime import IngestResult, IngestRuntime
 from streaming.kafka import StreamingError
 
@@ -69,8 +70,7 @@ def _error(status: int, connector: str, message: str, **extra: Any) -> JSONRespo
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-def _endpoint(runtime: IngestRuntime) -> Callable[[Request], Any]:
-    transport = runtime.connector.config.transport
+def _endpoint(runtime: IngestRuntime, transport: HttpTransport) -> Callable[[Request], Any]:
     name = runtime.name
 
     async def ingest(request: Request) -> JSONResponse:
@@ -114,7 +114,7 @@ def build_app(
     )
     for runtime in runtimes:
         transport = runtime.connector.config.transport
-        if transport.kind != "http":
+        if not isinstance(transport, HttpTransport):
             continue
         schema = (body_schemas or {}).get(runtime.name)
         openapi_extra: dict[str, Any] = {
@@ -127,7 +127,7 @@ def build_app(
             openapi_extra["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         app.add_api_route(
             transport.path,
-            _endpoint(runtime),
+            _endpoint(runtime, transport),
             methods=["POST"],
             name=f"ingest-{runtime.name}",
             summary=f"Push a {runtime.agency} feed to connector {runtime.name}",

@@ -160,8 +160,6 @@ class OperatorsConnector:
         return JourneyRecord(
             event_type="PilgrimRegistered",
             occurred_at=occurred,
-            nationality=person.nationality,
-            passport_number=person.passport_number,
             position=location,
             payload={
                 "registration_id": reg.registration_id,
@@ -184,4 +182,6 @@ class OperatorsConnector:
                 "housing": reg.housing,
                 "mobile": reg.mobile,
             },
+            nationality=person.nationality,
+            passport_number=person.passport_number,
         )

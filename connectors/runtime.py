@@ -24,7 +24,7 @@ from prometheus_client import Counter, Histogram
 from connectors.base import Connector, JourneyRecord, Parsed
 from connectors.identity import PilgrimKeyer
 from connectors.rejections import InputRejected, Rejection
-from schemas.codec import Codec, CodecError
+from schemas.codec import Codec, CodecError, EncodedEvent
 from streaming.kafka import Delivery, Producer
 
 logger = logging.getLogger(__name__)
@@ -128,10 +128,19 @@ class IngestRuntime:
         DURATION.labels(self.name).observe(time.perf_counter() - started)
         return IngestResult(input_name, outcome, len(event_ids), event_ids, list(parsed.rejections))
 
-    def _encode(self, record: JourneyRecord, input_name: str, ingested_at: datetime, trace_id: str):  # type: ignore[no-untyped-def]
+    def _encode(
+        self, record: JourneyRecord, input_name: str, ingested_at: datetime, trace_id: str
+    ) -> tuple[str, EncodedEvent]:
         if record.event_type not in self.connector.event_types:
             raise ValueError(f"connector {self.name} may not publish {record.event_type}")
         position = f"{input_name}#{record.position}"
+        pilgrim_key: str | None = None
+        if record.nationality is not None and record.passport_number is not None:
+            pilgrim_key = kafka_key = self.keyer.key(record.nationality, record.passport_number)
+        elif record.partition_key:
+            kafka_key = record.partition_key
+        else:
+            raise ValueError("record has neither a person's identity nor a partition key")
         event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.name}|{position}|{record.event_type}"))
         envelope = {
             "event_id": event_id,
@@ -139,10 +148,11 @@ class IngestRuntime:
             "occurred_at": record.occurred_at,
             "ingested_at": ingested_at,
             "source": {"agency": self.agency, "connector": self.name, "position": position},
-            "pilgrim_key": self.keyer.key(record.nationality, record.passport_number),
+            "pilgrim_key": pilgrim_key,
             "trace_id": trace_id,
         }
-        return event_id, self.codec.encode(record.event_type, {"envelope": envelope, **record.payload})
+        event = {"envelope": envelope, **record.payload}
+        return event_id, self.codec.encode(record.event_type, event, key=kafka_key.encode())
 
     def _quarantine(self, rejection: Rejection, raw: bytes, kind: str) -> Delivery:
         headers = [

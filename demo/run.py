@@ -40,6 +40,7 @@ def _topic_total(admin: Any, topic: str) -> int:
 
 def run_demo(config_path: Path | None = None, keep_running: bool = False) -> int:
     from config import load_config
+    from connectors.base import HttpTransport
     from hub import Hub
     from streaming.kafka import Admin, Consumer
     from streaming.local_broker import LocalBroker
@@ -74,7 +75,11 @@ def run_demo(config_path: Path | None = None, keep_running: bool = False) -> int
     watched = [topics.events, topics.quarantine, *(s.target.topic for s in subs)]
     before = {t: _topic_total(admin, t) for t in watched}
 
-    endpoint = next(c.transport.path for c in config.connector_configs() if c.name == "operators-http")
+    endpoint = next(
+        c.transport.path
+        for c in config.connector_configs()
+        if c.name == "operators-http" and isinstance(c.transport, HttpTransport)
+    )
     print(f"3. Operators' agents POST their registration files to {endpoint}:")
     accepted = rejected = 0
     with httpx.Client(base_url=base, timeout=30) as client:

@@ -66,8 +66,12 @@ class Codec:
     def event_types(self) -> list[str]:
         return sorted(s.rsplit(".", 1)[-1] for s in self._writers)
 
-    def encode(self, event_type: str, event: dict[str, Any]) -> EncodedEvent:
-        """Encode a full event (``envelope`` + payload fields) with the latest schema of its type."""
+    def encode(self, event_type: str, event: dict[str, Any], key: bytes | None = None) -> EncodedEvent:
+        """Encode a full event (``envelope`` + payload fields) with the latest schema of its type.
+
+        The Kafka key is the envelope's ``pilgrim_key`` unless ``key`` is given (events about a
+        flight or a group have no pilgrim key).
+        """
         subject = subject_for(event_type)
         try:
             schema_id, parsed = self._writers[subject]
@@ -90,7 +94,11 @@ class Codec:
             ("content-type", CONTENT_TYPE),
             ("traceparent", f"00-{envelope['trace_id']}-{envelope['event_id'].replace('-', '')[:16]}-01".encode()),
         ]
-        return EncodedEvent(envelope["pilgrim_key"].encode(), buffer.getvalue(), headers)
+        if key is None:
+            if not envelope.get("pilgrim_key"):
+                raise CodecError(f"{event_type}: no pilgrim_key and no explicit key")
+            key = envelope["pilgrim_key"].encode()
+        return EncodedEvent(key, buffer.getvalue(), headers)
 
     @staticmethod
     def schema_id(value: bytes) -> int:

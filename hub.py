@@ -9,6 +9,7 @@ them and runs them. It holds no business logic: that lives in ``connectors/``, `
     hub run                              all connectors (HTTP ingest) and the router
     hub demo                             broker + hub + sample operator feeds, with a summary
     hub schemas register|check           the schema catalogue
+    hub parse CONNECTOR FILE             dry run of a connector, no Kafka (exit 0 all ok, 1 some, 2 none)
     hub validate                         check config and subscriptions
     hub key NATIONALITY PASSPORT         the pilgrim key of a person
     hub key-hash                         SHA-256 of an API key read from stdin, for the config
@@ -17,7 +18,9 @@ them and runs them. It holds no business logic: that lives in ``connectors/``, `
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
+import json
 import logging
 import sys
 import threading
@@ -39,7 +42,7 @@ class Hub:
     _health: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from connectors.base import build_connector
+        from connectors.base import HttpTransport, build_connector
         from connectors.runtime import IngestRuntime, IngestTopics
         from router.subscriptions import load_subscriptions
         from schemas.catalogue import SchemaCatalogue
@@ -53,12 +56,21 @@ class Hub:
         self.ensure_topics()
         self.producer = Producer(self.config.kafka.client_settings("hub-ingest"))
         keyer = self.config.keyer()
-        self.runtimes = [
-            IngestRuntime(
-                build_connector(c), self.codec, keyer, self.producer, IngestTopics(topics.events, topics.quarantine)
-            )
-            for c in self.config.connector_configs()
-        ]
+        ingest_topics = IngestTopics(topics.events, topics.quarantine)
+        self.runtimes: list[IngestRuntime] = []
+        for connector_config in self.config.connector_configs():
+            connector = build_connector(connector_config)
+            if isinstance(connector_config.transport, HttpTransport):
+                # HTTP answers after acks; the sender's Idempotency-Key makes retries repeat event ids.
+                runtime = IngestRuntime(connector, self.codec, keyer, self.producer, ingest_topics)
+            else:
+                # File drop and polling publish each input with its checkpoint in one transaction.
+                producer = Producer(
+                    self.config.kafka.client_settings(f"hub-ingest-{connector_config.name}"),
+                    transactional_id=f"hub-ingest-{connector_config.name}",
+                )
+                runtime = IngestRuntime(connector, self.codec, keyer, producer, ingest_topics, transactional=True)
+            self.runtimes.append(runtime)
 
     def ensure_topics(self) -> None:
         from streaming.kafka import Admin, TopicSpec
@@ -72,6 +84,7 @@ class Hub:
             TopicSpec(s.target.topic, kafka.partitions, kafka.replication_factor)
             for s in self.subscriptions.subscriptions
         ]
+        specs.append(TopicSpec(kafka.topics.checkpoints, 1, kafka.replication_factor, {"cleanup.policy": "compact"}))
         admin = Admin(kafka.client_settings("hub-admin"))
         try:
             admin.ensure_topics(specs)
@@ -84,7 +97,10 @@ class Hub:
 
         kafka = self.config.kafka
         consumer = Consumer(
-            kafka.client_settings("hub-router"), group_id=self.config.router.group_id, topics=[kafka.topics.events]
+            kafka.client_settings("hub-router"),
+            group_id=self.config.router.group_id,
+            topics=[kafka.topics.events],
+            read_committed=True,  # file-drop and polling ingest publish in transactions
         )
         router = Router(
             self.subscriptions.subscriptions,
@@ -104,6 +120,29 @@ class Hub:
         thread = threading.Thread(target=run, name="router", daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def start_transports(self) -> None:
+        """Start a thread per file-drop and polling connector (HTTP ones are served by the app)."""
+        from connectors.base import FileDropTransport, PollingTransport
+        from connectors.checkpoints import CheckpointStore
+        from connectors.transports.filedrop import FileDropRunner
+        from connectors.transports.polling import PollingRunner
+
+        kafka = self.config.kafka
+        for runtime in self.runtimes:
+            transport = runtime.connector.config.transport
+            store = CheckpointStore(kafka.client_settings(f"hub-checkpoints-{runtime.name}"),
+                                    kafka.topics.checkpoints, runtime.name)
+            runner: FileDropRunner | PollingRunner
+            if isinstance(transport, FileDropTransport):
+                runner = FileDropRunner(runtime, transport, store)
+            elif isinstance(transport, PollingTransport):
+                runner = PollingRunner(runtime, transport, store)
+            else:
+                continue
+            thread = threading.Thread(target=runner.run, args=(self.stop,), name=f"ingest-{runtime.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def health(self) -> dict[str, Any]:
         from streaming.kafka import KafkaUnavailable, ping
@@ -126,7 +165,7 @@ class Hub:
         }
 
     def app(self) -> Any:
-        from connectors.http_ingest import build_app
+        from connectors.transports.http import build_app
 
         schemas = {r.name: r.connector.body_schema() for r in self.runtimes if hasattr(r.connector, "body_schema")}
         return build_app(self.runtimes, self.health, schemas)
@@ -144,6 +183,9 @@ class Hub:
         self.stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        for runtime in self.runtimes:
+            if runtime.producer is not self.producer:
+                runtime.producer.close()
         self.producer.close()
 
 
@@ -199,6 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     hub = Hub(load_config(args.config))
     hub.start_router()
+    hub.start_transports()
     server = hub.server()
     print(
         f"hub listening on http://{hub.config.http.host}:{server.config.port} "
@@ -255,6 +298,51 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_default(value: Any) -> str:
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Dry run, no Kafka: events as JSON lines on stdout, rejections on stderr; exit 0, 1 (some) or 2 (all)."""
+    from config import load_config
+    from connectors.base import REGISTRY, build_connector, load_all
+    from connectors.rejections import InputRejected
+    from connectors.runtime import IngestRuntime, IngestTopics
+    from schemas.catalogue import SchemaCatalogue
+    from schemas.codec import Codec
+
+    config = load_config(args.config)
+    load_all()
+    chosen = next((c for c in config.connector_configs() if c.name == args.connector), None)
+    chosen = chosen or next((c for c in config.connector_configs() if getattr(c, "type", None) == args.connector), None)
+    if chosen is None and args.connector in REGISTRY:
+        model, _ = REGISTRY[args.connector]
+        chosen = model.model_validate({"name": args.connector, "type": args.connector,
+                                       "transport": {"kind": "http", "path": f"/ingest/{args.connector}"}})
+    if chosen is None:
+        names = sorted({c.name for c in config.connector_configs()} | set(REGISTRY))
+        print(f"unknown connector {args.connector!r}; known: {', '.join(names)}", file=sys.stderr)
+        return 2
+    runtime = IngestRuntime(build_connector(chosen), Codec(SchemaCatalogue()), config.keyer(),
+                            None, IngestTopics("", ""))  # type: ignore[arg-type]  # no Kafka in a dry run
+    data = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    try:
+        prepared = runtime.prepare(data, str(args.file))
+    except InputRejected as exc:
+        print(json.dumps({"rejected": "input", **exc.rejection.to_dict()}), file=sys.stderr)
+        return 2
+    out = sys.stdout
+    for event in prepared.events:
+        out.write(json.dumps(event.event, default=_json_default, ensure_ascii=False) + "\n")
+    for rejection in prepared.parsed.rejections:
+        print(json.dumps({"rejected": "record", **rejection.to_dict()}, ensure_ascii=False), file=sys.stderr)
+    if not prepared.parsed.rejections:
+        return 0
+    return 1 if prepared.events else 2
+
+
 def cmd_key(args: argparse.Namespace) -> int:
     from config import load_config
 
@@ -294,6 +382,11 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_schemas)
 
     sub.add_parser("validate", help="check config and subscriptions").set_defaults(func=cmd_validate)
+
+    parse = sub.add_parser("parse", help="dry run of a connector on a file: events on stdout, rejections on stderr")
+    parse.add_argument("connector", help="connector name in the config, or connector type")
+    parse.add_argument("file", type=Path, help="input file, or - for stdin")
+    parse.set_defaults(func=cmd_parse)
 
     key = sub.add_parser("key", help="pilgrim key of a nationality + passport number")
     key.add_argument("nationality")

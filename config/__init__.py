@@ -39,6 +39,9 @@ class TopicsConfig(_Frozen):
     events: str = Field("journey.events", description="All accepted journey events, keyed by pilgrim_key.")
     quarantine: str = Field("journey.quarantine", description="Raw rejected inputs and records, with error headers.")
     dead_letter: str = Field("journey.deadletter", description="Events the router could not deliver.")
+    checkpoints: str = Field(
+        "hub.ingest.checkpoints", description="Compacted: file-drop and polling progress, written with the events."
+    )
 
 
 class KafkaConfig(_Frozen):

@@ -161,7 +161,7 @@ def build_connector(config: ConnectorConfig) -> Connector:
 
 
 # Modules in this package that are infrastructure, not connectors.
-_NOT_CONNECTORS = {"base", "runtime", "rejections", "identity", "http_ingest", "formats"}
+_NOT_CONNECTORS = {"base", "runtime", "rejections", "identity", "checkpoints", "transports", "formats"}
 
 
 def load_all() -> None:

@@ -11,13 +11,14 @@ never lost; if Kafka does not acknowledge, it raises and the sender must retry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter, Histogram
 
@@ -25,7 +26,7 @@ from connectors.base import Connector, JourneyRecord, Parsed
 from connectors.identity import PilgrimKeyer
 from connectors.rejections import InputRejected, Rejection
 from schemas.codec import Codec, CodecError, EncodedEvent
-from streaming.kafka import Delivery, Producer
+from streaming.kafka import Delivery, Producer, StreamingError
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class IngestResult:
     accepted: int
     event_ids: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    whole_input_rejected: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -71,6 +73,26 @@ class IngestResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    event_type: str
+    event_id: str
+    event: dict[str, Any]
+    encoded: EncodedEvent
+
+
+@dataclass
+class Prepared:
+    parsed: Parsed
+    events: list[PreparedEvent] = field(default_factory=list)
+
+
+class Checkpoint(Protocol):
+    """Progress written with an input's events (same transaction), so a restart neither skips nor repeats."""
+
+    def record(self, result: IngestResult) -> tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]: ...
+
+
 def new_trace_id() -> str:
     return secrets.token_hex(16)
 
@@ -79,8 +101,15 @@ class IngestRuntime:
     """Runs one connector instance: parse, envelope, encode, publish, quarantine."""
 
     def __init__(
-        self, connector: Connector, codec: Codec, keyer: PilgrimKeyer, producer: Producer, topics: IngestTopics
+        self,
+        connector: Connector,
+        codec: Codec,
+        keyer: PilgrimKeyer,
+        producer: Producer,
+        topics: IngestTopics,
+        transactional: bool = False,
     ) -> None:
+        self.transactional = transactional
         self.connector = connector
         self.codec = codec
         self.keyer = keyer
@@ -89,48 +118,82 @@ class IngestRuntime:
         self.name = connector.config.name
         self.agency = connector.agency
 
-    def ingest(self, data: bytes, input_name: str, trace_id: str | None = None) -> IngestResult:
-        """Publish everything usable in ``data``; quarantine the rest. Raises StreamingError if Kafka fails."""
-        started = time.perf_counter()
+    def prepare(self, data: bytes, input_name: str, trace_id: str | None = None) -> Prepared:
+        """Parse ``data`` and build the enveloped events, without Kafka. Raises InputRejected."""
         trace_id = trace_id or new_trace_id()
-        try:
-            parsed = self.connector.parse(data, input_name)
-        except InputRejected as exc:
-            self._quarantine(exc.rejection, data, kind="input").wait()
-            REJECTIONS.labels(self.agency, self.name, "input").inc()
-            INPUTS.labels(self.agency, self.name, "rejected").inc()
-            logger.info("rejected input %s: %s", input_name, exc.rejection)
-            return IngestResult(input_name, "rejected", 0, rejections=[exc.rejection])
-
-        deliveries: list[Delivery] = []
-        event_ids: list[str] = []
+        parsed = self.connector.parse(data, input_name)
+        prepared = Prepared(parsed)
         ingested_at = datetime.now(UTC)
         for record in parsed.records:
             try:
-                event_id, encoded = self._encode(record, input_name, ingested_at, trace_id)
+                prepared.events.append(self._envelope(record, input_name, ingested_at, trace_id))
             except (ValueError, CodecError) as exc:
-                rejection = Rejection(input_name, record.position, None, str(exc))
-                parsed.reject(rejection, repr(record.payload).encode())
-                continue
-            deliveries.append(self.producer.send(self.topics.events, encoded.value, encoded.key, encoded.headers))
-            event_ids.append(event_id)
-            EVENTS.labels(self.agency, self.name, record.event_type).inc()
-        deliveries.extend(
-            self._quarantine(rejection, raw, kind="record")
-            for rejection, raw in zip(parsed.rejections, parsed.raw_rejected, strict=True)
-        )
+                parsed.reject(Rejection(input_name, record.position, None, str(exc)), repr(record.payload).encode())
+        return prepared
+
+    def ingest(
+        self, data: bytes, input_name: str, trace_id: str | None = None, checkpoint: Checkpoint | None = None
+    ) -> IngestResult:
+        """Publish everything usable in ``data``; quarantine the rest.
+
+        Returns once Kafka acknowledged it all. With a transactional producer, events, quarantined
+        records and ``checkpoint`` are written in one transaction: all visible, or none.
+        Raises StreamingError if Kafka fails (nothing is then reported as taken).
+        """
+        started = time.perf_counter()
+        sends: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+        try:
+            prepared = self.prepare(data, input_name, trace_id)
+        except InputRejected as exc:
+            sends.append(self._quarantine(exc.rejection, data, kind="input"))
+            result = IngestResult(input_name, "rejected", 0, rejections=[exc.rejection], whole_input_rejected=True)
+        else:
+            parsed = prepared.parsed
+            for event in prepared.events:
+                sends.append((self.topics.events, event.encoded.value, event.encoded.key, event.encoded.headers))
+            sends.extend(
+                self._quarantine(rejection, raw, kind="record")
+                for rejection, raw in zip(parsed.rejections, parsed.raw_rejected, strict=True)
+            )
+            result = IngestResult(
+                input_name, _outcome(parsed, len(prepared.events)), len(prepared.events),
+                [e.event_id for e in prepared.events], list(parsed.rejections),
+            )
+        if checkpoint is not None:
+            sends.append(checkpoint.record(result))
+        self._publish(sends)
+        self._count(result, [] if result.whole_input_rejected else prepared.events)
+        DURATION.labels(self.name).observe(time.perf_counter() - started)
+        if result.rejections:
+            logger.info("%s: %s, %d rejection(s), first: %s", input_name, result.outcome, len(result.rejections),
+                        result.rejections[0])
+        return result
+
+    def _publish(self, sends: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]) -> None:
+        if self.transactional:
+            self.producer.begin()
+            try:
+                for topic, value, key, headers in sends:
+                    self.producer.send(topic, value, key, headers)
+                self.producer.commit()
+            except StreamingError:
+                with contextlib.suppress(StreamingError):
+                    self.producer.abort()
+                raise
+            return
+        deliveries: list[Delivery] = [self.producer.send(t, v, k, h) for t, v, k, h in sends]
         for delivery in deliveries:
             delivery.wait()
-        if parsed.rejections:
-            REJECTIONS.labels(self.agency, self.name, "record").inc(len(parsed.rejections))
-        outcome = _outcome(parsed, len(event_ids))
-        INPUTS.labels(self.agency, self.name, outcome).inc()
-        DURATION.labels(self.name).observe(time.perf_counter() - started)
-        return IngestResult(input_name, outcome, len(event_ids), event_ids, list(parsed.rejections))
 
-    def _encode(
-        self, record: JourneyRecord, input_name: str, ingested_at: datetime, trace_id: str
-    ) -> tuple[str, EncodedEvent]:
+    def _count(self, result: IngestResult, events: list[PreparedEvent]) -> None:
+        for event in events:
+            EVENTS.labels(self.agency, self.name, event.event_type).inc()
+        kind = "input" if result.whole_input_rejected else "record"
+        if result.rejections:
+            REJECTIONS.labels(self.agency, self.name, kind).inc(len(result.rejections))
+        INPUTS.labels(self.agency, self.name, result.outcome).inc()
+
+    def _envelope(self, record: JourneyRecord, input_name: str, ingested_at: datetime, trace_id: str) -> PreparedEvent:
         if record.event_type not in self.connector.event_types:
             raise ValueError(f"connector {self.name} may not publish {record.event_type}")
         position = f"{input_name}#{record.position}"
@@ -152,9 +215,12 @@ class IngestRuntime:
             "trace_id": trace_id,
         }
         event = {"envelope": envelope, **record.payload}
-        return event_id, self.codec.encode(record.event_type, event, key=kafka_key.encode())
+        return PreparedEvent(record.event_type, event_id, event, self.codec.encode(record.event_type, event,
+                                                                                   key=kafka_key.encode()))
 
-    def _quarantine(self, rejection: Rejection, raw: bytes, kind: str) -> Delivery:
+    def _quarantine(
+        self, rejection: Rejection, raw: bytes, kind: str
+    ) -> tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]:
         headers = [
             ("hub_agency", self.agency.encode()),
             ("hub_connector", self.name.encode()),
@@ -165,7 +231,7 @@ class IngestRuntime:
             ("hub_reason", rejection.reason.encode()),
             ("hub_rejected_at", datetime.now(UTC).isoformat().encode()),
         ]
-        return self.producer.send(self.topics.quarantine, raw, self.name.encode(), headers)
+        return (self.topics.quarantine, raw, self.name.encode(), headers)
 
 
 def _outcome(parsed: Parsed, accepted: int) -> Literal["accepted", "partial", "rejected"]:

@@ -16,6 +16,7 @@ Errors (everything the client raises is translated)::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -350,3 +351,34 @@ def ping(settings: ClientSettings, timeout_s: float = 10.0) -> None:
         raise KafkaUnavailable(f"broker at {settings.bootstrap_servers} did not answer: {exc!r}") from exc
     finally:
         admin.close()
+
+
+def read_to_end(settings: ClientSettings, topic: str, *, read_committed: bool = True,
+                timeout_s: float = 60.0) -> list[Record]:
+    """Every record of ``topic`` up to its current end (no consumer group, nothing committed)."""
+    consumer = kafka.KafkaConsumer(
+        **settings.client_config(), enable_auto_commit=False, auto_offset_reset="earliest",
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = {tp: off for tp, off in consumer.end_offsets(partitions).items()}
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"reading {topic} to its end took over {timeout_s}s")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(
+                    Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
+                    for r in batch
+                )
+        return records
+    except kafka.errors.KafkaError as exc:
+        raise KafkaUnavailable(f"reading {topic} failed: {exc!r}") from exc
+    finally:
+        consumer.close()

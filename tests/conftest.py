@@ -85,6 +85,7 @@ def hub_config(tmp_path: Path, unique: str, kafka_bootstrap: str) -> HubConfig:
         "events": f"t{unique}.journey.events",
         "quarantine": f"t{unique}.journey.quarantine",
         "dead_letter": f"t{unique}.journey.deadletter",
+        "checkpoints": f"t{unique}.ingest.checkpoints",
     }
     raw["router"]["group_id"] = f"g{unique}.router"
     raw["identity"]["pilgrim_key_secret"] = "test-secret-0123456789abcdef"

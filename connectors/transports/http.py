@@ -1,7 +1,9 @@
 """HTTP push transport: one POST endpoint per connector, plus ``/healthz``, ``/metrics`` and ``/docs``.
 
-Every request is authenticated for its agency (``X-API-Key``, compared by SHA-256 hash in constant
-time), size-limited (413 beyond the connector's ``max_body_bytes``, checked on the header and while
+Every request is authenticated for its agency: ``X-API-Key`` (compared by SHA-256 hash in constant
+time) or ``X-Signature: t=<unix>,v1=<hex>`` (HMAC-SHA256 of ``"<t>." + body`` under the agency's
+secret, refused when more than 5 minutes old, which stops replays of captured requests);
+size-limited (413 beyond the connector's ``max_body_bytes``, checked on the header and while
 reading), then handed to the connector runtime. The answer comes only after Kafka acknowledged:
 
 * 202 every record accepted; 207 some accepted, some rejected (the body lists each rejection);
@@ -17,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,13 +59,36 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def authenticated(runtime: IngestRuntime, request: Request) -> bool:
+SIGNATURE_TOLERANCE_S = 300
+
+
+def api_key_ok(runtime: IngestRuntime, request: Request) -> bool:
     presented = request.headers.get("x-api-key")
     if not presented:
         return False
     digest = hashlib.sha256(presented.encode()).hexdigest()
     allowed = runtime.connector.config.auth.api_key_sha256
     return any(hmac.compare_digest(digest, stored.lower()) for stored in allowed)
+
+
+def signature_ok(runtime: IngestRuntime, request: Request, body: bytes, now: float | None = None) -> bool:
+    """``X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``, within 5 minutes."""
+    secret = runtime.connector.config.auth.hmac_secret
+    header = request.headers.get("x-signature")
+    if secret is None or not header:
+        return False
+    parts = dict(part.strip().split("=", 1) for part in header.split(",") if "=" in part)
+    timestamp, presented = parts.get("t", ""), parts.get("v1", "")
+    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > SIGNATURE_TOLERANCE_S:
+        return False
+    expected = hmac.new(secret.get_secret_value().encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), presented.lower())
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The X-Signature header value an agency sends (used by tests, the demo and the simulator)."""
+    t = str(int(time.time()) if timestamp is None else timestamp)
+    return f"t={t},v1=" + hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def _error(status: int, connector: str, message: str, **extra: Any) -> JSONResponse:
@@ -74,12 +100,15 @@ def _endpoint(runtime: IngestRuntime, transport: HttpTransport) -> Callable[[Req
     name = runtime.name
 
     async def ingest(request: Request) -> JSONResponse:
-        if not authenticated(runtime, request):
-            return _error(401, name, f"missing or unknown X-API-Key for connector {name}")
+        by_key = api_key_ok(runtime, request)
+        if not by_key and not request.headers.get("x-signature"):
+            return _error(401, name, f"missing or unknown X-API-Key (or X-Signature) for connector {name}")
         try:
             body = await read_limited(request, transport.max_body_bytes)
         except BodyTooLarge:
             return _error(413, name, f"body larger than {transport.max_body_bytes} bytes")
+        if not by_key and not signature_ok(runtime, request, body):
+            return _error(401, name, f"bad or expired X-Signature for connector {name}")
         supplied = request.headers.get("idempotency-key") or request.headers.get("x-request-id")
         request_id = supplied if supplied and _SAFE_ID.match(supplied) else str(uuid.uuid4())
         input_name = f"http:{name}:{request_id}"
@@ -89,16 +118,12 @@ def _endpoint(runtime: IngestRuntime, transport: HttpTransport) -> Callable[[Req
             logger.error("ingest %s not acknowledged by Kafka: %s", input_name, exc)
             return _error(503, name, "not stored: Kafka did not acknowledge; retry later", input=input_name)
         status = STATUS[result.outcome]
-        if result.outcome == "rejected" and result.accepted == 0 and _whole_input(result):
+        if result.whole_input_rejected:
             status = 400
         REQUESTS.labels(name, str(status)).inc()
         return JSONResponse(result.to_dict(), status_code=status, headers={"X-Request-Id": request_id})
 
     return ingest
-
-
-def _whole_input(result: IngestResult) -> bool:
-    return len(result.rejections) == 1 and result.rejections[0].location == "$"
 
 
 def build_app(

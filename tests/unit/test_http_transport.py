@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.http_ingest import build_app
 from connectors.identity import PilgrimKeyer
 from connectors.operators import Config, OperatorsConnector
 from connectors.runtime import IngestRuntime, IngestTopics
+from connectors.transports.http import build_app
 from schemas.catalogue import SchemaCatalogue
 from schemas.codec import Codec
 from tests.fakes import FakeProducer
@@ -115,3 +115,34 @@ def test_health_metrics_and_docs(client: TestClient) -> None:
     body = spec["paths"]["/ingest/operators"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "registrations" in body["properties"]
     assert "pilgrim" in body["properties"]["registrations"]["items"]["properties"]
+
+
+@pytest.fixture
+def signed_client(producer: FakeProducer) -> TestClient:
+    config = Config(
+        name="operators-http",
+        transport={"kind": "http", "path": "/ingest/operators"},
+        auth={"hmac_secret": "agency-shared-secret-123"},
+    )
+    runtime = IngestRuntime(OperatorsConnector(config), Codec(SchemaCatalogue()),
+                            PilgrimKeyer(b"unit-test-secret-0123456789"), producer,
+                            IngestTopics("ev", "quar"))  # type: ignore[arg-type]
+    return TestClient(build_app([runtime], lambda: {"status": "ok"}))
+
+
+def test_hmac_signed_bodies_are_accepted_and_replays_refused(signed_client: TestClient) -> None:
+    import time
+
+    from connectors.transports.http import sign
+
+    body = (FEEDS / "03-cairo-single.json").read_bytes()
+    ok = signed_client.post("/ingest/operators", content=body,
+                            headers={"X-Signature": sign("agency-shared-secret-123", body)})
+    assert ok.status_code == 202
+    stale = sign("agency-shared-secret-123", body, timestamp=int(time.time()) - 3600)
+    assert signed_client.post("/ingest/operators", content=body, headers={"X-Signature": stale}).status_code == 401
+    forged = sign("guessed-secret", body)
+    assert signed_client.post("/ingest/operators", content=body, headers={"X-Signature": forged}).status_code == 401
+    tampered = body.replace(b"Mona", b"Mina")
+    good_sig = sign("agency-shared-secret-123", body)
+    assert signed_client.post("/ingest/operators", content=tampered, headers={"X-Signature": good_sig}).status_code == 401

@@ -11,6 +11,8 @@ them and runs them. It holds no business logic: that lives in ``connectors/``, `
     hub schemas register|check           the schema catalogue
     hub parse CONNECTOR FILE             dry run of a connector, no Kafka (exit 0 all ok, 1 some, 2 none)
     hub validate                         check config and subscriptions
+    hub dlq list|show|replay [filters]   dead letters; replay puts them back for their subscriber
+    hub audit PILGRIM_KEY                who received which fields about a pilgrim, when
     hub key NATIONALITY PASSPORT         the pilgrim key of a person
     hub key-hash                         SHA-256 of an API key read from stdin, for the config
 """
@@ -22,6 +24,7 @@ import datetime
 import hashlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -40,6 +43,7 @@ class Hub:
     stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _health: dict[str, Any] = field(default_factory=dict)
+    workers: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from connectors.base import HttpTransport, build_connector
@@ -51,7 +55,7 @@ class Hub:
 
         self.codec = Codec(SchemaCatalogue())
         self.subscriptions = load_subscriptions(self.config.subscriptions_path())
-        self.subscriptions.check_event_types(set(self.codec.event_types()))
+        self.subscriptions.check_event_types(self.codec.schemas_by_type())
         topics = self.config.kafka.topics
         self.ensure_topics()
         self.producer = Producer(self.config.kafka.client_settings("hub-ingest"))
@@ -76,13 +80,16 @@ class Hub:
         from streaming.kafka import Admin, TopicSpec
 
         kafka = self.config.kafka
+        t = kafka.topics
         specs = [
             TopicSpec(name, kafka.partitions, kafka.replication_factor)
-            for name in (kafka.topics.events, kafka.topics.quarantine, kafka.topics.dead_letter)
+            for name in (t.events, t.quarantine, t.dead_letter, t.replay, t.audit)
         ]
+        specs.append(TopicSpec(t.schemas, 1, kafka.replication_factor, {"cleanup.policy": "compact"}))
         specs += [
             TopicSpec(s.target.topic, kafka.partitions, kafka.replication_factor)
             for s in self.subscriptions.subscriptions
+            if s.target.kind == "kafka"
         ]
         specs.append(TopicSpec(kafka.topics.checkpoints, 1, kafka.replication_factor, {"cleanup.policy": "compact"}))
         admin = Admin(kafka.client_settings("hub-admin"))
@@ -91,35 +98,35 @@ class Hub:
         finally:
             admin.close()
 
+    def router_topics(self) -> Any:
+        from router.engine import RouterTopics
+
+        t = self.config.kafka.topics
+        return RouterTopics(
+            events=t.events, replay=t.replay, dead_letter=t.dead_letter, audit=t.audit, schemas=t.schemas
+        )
+
     def start_router(self) -> None:
-        from router.router import Router, RouterTopics
-        from streaming.kafka import Consumer, Producer
+        """One worker thread per subscription (a bulkhead each), sharing partitions with other routers."""
+        from router.engine import DerivedSchemas, RouterService, build_worker
 
         kafka = self.config.kafka
-        consumer = Consumer(
-            kafka.client_settings("hub-router"),
-            group_id=self.config.router.group_id,
-            topics=[kafka.topics.events],
-            read_committed=True,  # file-drop and polling ingest publish in transactions
-        )
-        router = Router(
-            self.subscriptions.subscriptions,
-            consumer,
-            Producer(kafka.client_settings("hub-router")),
-            self.codec,
-            RouterTopics(kafka.topics.events, kafka.topics.dead_letter),
-        )
-
-        def run() -> None:
-            try:
-                router.run(self.stop)
-            finally:
-                consumer.close()
-                router.producer.close()
-
-        thread = threading.Thread(target=run, name="router", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        derived = DerivedSchemas()
+        workers = [
+            build_worker(
+                sub,
+                kafka.client_settings(f"hub-router-{sub.id}"),
+                self.config.router.group_id,
+                self.codec,
+                self.router_topics(),
+                self.config.mask_key(),
+                instance=self.config.router.instance,
+                derived=derived,
+            )
+            for sub in self.subscriptions.subscriptions
+        ]
+        self.workers.extend(workers)
+        self._threads.extend(RouterService(workers).start(self.stop))
 
     def start_transports(self) -> None:
         """Start a thread per file-drop and polling connector (HTTP ones are served by the app)."""
@@ -131,8 +138,9 @@ class Hub:
         kafka = self.config.kafka
         for runtime in self.runtimes:
             transport = runtime.connector.config.transport
-            store = CheckpointStore(kafka.client_settings(f"hub-checkpoints-{runtime.name}"),
-                                    kafka.topics.checkpoints, runtime.name)
+            store = CheckpointStore(
+                kafka.client_settings(f"hub-checkpoints-{runtime.name}"), kafka.topics.checkpoints, runtime.name
+            )
             runner: FileDropRunner | PollingRunner
             if isinstance(transport, FileDropTransport):
                 runner = FileDropRunner(runtime, transport, store)
@@ -184,7 +192,7 @@ class Hub:
         for thread in self._threads:
             thread.join(timeout=10)
         for runtime in self.runtimes:
-            if runtime.producer is not self.producer:
+            if runtime.producer is not None and runtime.producer is not self.producer:
                 runtime.producer.close()
         self.producer.close()
 
@@ -290,7 +298,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         subs = load_subscriptions(config.subscriptions_path())
-        subs.check_event_types(set(Codec(SchemaCatalogue()).event_types()))
+        subs.check_event_types(Codec(SchemaCatalogue()).schemas_by_type())
     except (ConfigError, SubscriptionsError, ValueError) as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
@@ -319,14 +327,21 @@ def cmd_parse(args: argparse.Namespace) -> int:
     chosen = chosen or next((c for c in config.connector_configs() if getattr(c, "type", None) == args.connector), None)
     if chosen is None and args.connector in REGISTRY:
         model, _ = REGISTRY[args.connector]
-        chosen = model.model_validate({"name": args.connector, "type": args.connector,
-                                       "transport": {"kind": "http", "path": f"/ingest/{args.connector}"}})
+        chosen = model.model_validate(
+            {
+                "name": args.connector,
+                "type": args.connector,
+                "transport": {"kind": "http", "path": f"/ingest/{args.connector}"},
+            }
+        )
     if chosen is None:
         names = sorted({c.name for c in config.connector_configs()} | set(REGISTRY))
         print(f"unknown connector {args.connector!r}; known: {', '.join(names)}", file=sys.stderr)
         return 2
-    runtime = IngestRuntime(build_connector(chosen), Codec(SchemaCatalogue()), config.keyer(),
-                            None, IngestTopics("", ""))  # type: ignore[arg-type]  # no Kafka in a dry run
+    # a dry run: no producer, nothing published
+    runtime = IngestRuntime(
+        build_connector(chosen), Codec(SchemaCatalogue()), config.keyer(), None, IngestTopics("", "")
+    )
     data = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
     try:
         prepared = runtime.prepare(data, str(args.file))
@@ -341,6 +356,72 @@ def cmd_parse(args: argparse.Namespace) -> int:
     if not prepared.parsed.rejections:
         return 0
     return 1 if prepared.events else 2
+
+
+def _parse_time(value: str | None) -> datetime.datetime | None:
+    if not value:
+        return None
+    parsed = datetime.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from config import load_config
+    from router.dlq import Selection, dead_letters, replay
+
+    config = load_config(args.config)
+    settings = config.kafka.client_settings("hub-dlq")
+    topics = config.kafka.topics
+    selection = Selection(
+        args.subscriber, args.event_type, _parse_time(args.since), _parse_time(args.until), args.pilgrim_key
+    )
+    entries = dead_letters(settings, topics.dead_letter, selection)
+    if args.action == "show":
+        wanted = [e for e in entries if f"{e.record.partition}/{e.record.offset}" == args.offset]
+        if not wanted:
+            print(f"no dead letter at {args.offset}", file=sys.stderr)
+            return 1
+        entry = wanted[0]
+        from schemas.catalogue import SchemaCatalogue
+        from schemas.codec import Codec
+
+        headers = {k: v.decode(errors="replace") for k, v in entry.record.headers}
+        try:
+            _, event = Codec(SchemaCatalogue()).decode(entry.record.value or b"")
+        except Exception as exc:
+            event = {"undecodable": str(exc)}
+        print(
+            json.dumps(
+                {"summary": entry.summary(), "headers": headers, "event": event}, indent=2, default=_json_default
+            )
+        )
+        return 0
+    for entry in entries:
+        print(json.dumps(entry.summary()))
+    if args.action == "list":
+        print(f"{len(entries)} dead letter(s)", file=sys.stderr)
+        return 0
+    if args.dry_run:
+        print(f"dry run: {len(entries)} dead letter(s) would be replayed", file=sys.stderr)
+        return 0
+    count = replay(settings, entries, topics.replay, topics.audit, operator=args.operator, out=sys.stderr)
+    print(f"replayed {count} dead letter(s) to {topics.replay}", file=sys.stderr)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from config import load_config
+    from router.dlq import audit_trail
+
+    config = load_config(args.config)
+    key = args.pilgrim_key
+    if args.passport:
+        key = config.keyer().key(args.pilgrim_key, args.passport)
+    trail = audit_trail(config.kafka.client_settings("hub-audit"), config.kafka.topics.audit, key)
+    for entry in trail:
+        print(json.dumps(entry))
+    print(f"{len(trail)} record(s) about {key}", file=sys.stderr)
+    return 0
 
 
 def cmd_key(args: argparse.Namespace) -> int:
@@ -394,6 +475,23 @@ def parser() -> argparse.ArgumentParser:
     key.set_defaults(func=cmd_key)
 
     sub.add_parser("key-hash", help="SHA-256 of an API key read from stdin").set_defaults(func=cmd_key_hash)
+
+    dlq = sub.add_parser("dlq", help="dead letters: list, show, replay")
+    dlq.add_argument("action", choices=["list", "show", "replay"])
+    dlq.add_argument("offset", nargs="?", help="for show: PARTITION/OFFSET as listed")
+    dlq.add_argument("--subscriber")
+    dlq.add_argument("--event-type")
+    dlq.add_argument("--since", help="ISO time: dead-lettered at or after")
+    dlq.add_argument("--until", help="ISO time: dead-lettered before")
+    dlq.add_argument("--pilgrim-key")
+    dlq.add_argument("--dry-run", action="store_true")
+    dlq.add_argument("--operator", default=os.environ.get("USER", "unknown"), help="who replays (audit)")
+    dlq.set_defaults(func=cmd_dlq)
+
+    audit = sub.add_parser("audit", help="who received which fields about a pilgrim, when")
+    audit.add_argument("pilgrim_key", help="pilgrim key, or a nationality when --passport is given")
+    audit.add_argument("--passport", help="derive the key from nationality + passport number")
+    audit.set_defaults(func=cmd_audit)
     return p
 
 

@@ -39,6 +39,9 @@ class TopicsConfig(_Frozen):
     events: str = Field("journey.events", description="All accepted journey events, keyed by pilgrim_key.")
     quarantine: str = Field("journey.quarantine", description="Raw rejected inputs and records, with error headers.")
     dead_letter: str = Field("journey.deadletter", description="Events the router could not deliver.")
+    replay: str = Field("journey.replay", description="Dead letters put back for one subscriber (`hub dlq replay`).")
+    audit: str = Field("hub.audit", description="Who received which fields about which pilgrim, when; and replays.")
+    schemas: str = Field("hub.schemas", description="Compacted: subscriber schemas derived from projections, by id.")
     checkpoints: str = Field(
         "hub.ingest.checkpoints", description="Compacted: file-drop and polling progress, written with the events."
     )
@@ -81,7 +84,12 @@ class HttpConfig(_Frozen):
 
 
 class RouterConfig(_Frozen):
-    group_id: str = "hub-router"
+    group_id: str = Field("hub-router", description="Prefix of the per-subscriber consumer groups.")
+    instance: str = Field(
+        "0", pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="This router process's slot when several share the work (0, 1, ...); part of the "
+        "transactional ids, so a restarted process fences its predecessor. Env: HUB_ROUTER_INSTANCE.",
+    )
     subscriptions_file: str = Field("subscriptions.yaml", description="Relative to the config file.")
 
 
@@ -109,12 +117,22 @@ class HubConfig(_Frozen):
             return PilgrimKeyer(DEVELOPMENT_KEY_SECRET.encode())
         return PilgrimKeyer(secret.get_secret_value().encode())
 
+    def mask_key(self) -> bytes:
+        """Key of the projections' ``hash`` masks, derived from the pilgrim key secret."""
+        import hashlib
+        import hmac
+
+        secret = self.identity.pilgrim_key_secret
+        base = secret.get_secret_value() if secret else DEVELOPMENT_KEY_SECRET
+        return hmac.new(base.encode(), b"projection-mask", hashlib.sha256).digest()
+
     def subscriptions_path(self) -> Path:
         base = Path(self.source).parent if self.source else CONFIG_DIR
         return base / self.router.subscriptions_file
 
     def connector_configs(self) -> list[ConnectorConfig]:
-        return list(self.connectors)
+        """The enabled connectors."""
+        return [c for c in self.connectors if c.enabled]
 
 
 def _apply_env(raw: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +145,8 @@ def _apply_env(raw: dict[str, Any]) -> dict[str, Any]:
         kafka["sasl_password"] = env["HUB_KAFKA_SASL_PASSWORD"]
     if env.get("HUB_PILGRIM_KEY_SECRET"):
         raw.setdefault("identity", {})["pilgrim_key_secret"] = env["HUB_PILGRIM_KEY_SECRET"]
+    if env.get("HUB_ROUTER_INSTANCE"):
+        raw.setdefault("router", {})["instance"] = env["HUB_ROUTER_INSTANCE"]
     if env.get("HUB_HTTP_HOST"):
         raw.setdefault("http", {})["host"] = env["HUB_HTTP_HOST"]
     if env.get("HUB_HTTP_PORT"):

@@ -89,6 +89,7 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="Unique connector instance name.")
+    enabled: bool = Field(True, description="A disabled connector is validated but not run.")
     transport: Transport
     auth: AgencyAuth = Field(default_factory=AgencyAuth)
 

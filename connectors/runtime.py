@@ -105,7 +105,7 @@ class IngestRuntime:
         connector: Connector,
         codec: Codec,
         keyer: PilgrimKeyer,
-        producer: Producer,
+        producer: Producer | None,
         topics: IngestTopics,
         transactional: bool = False,
     ) -> None:
@@ -156,8 +156,11 @@ class IngestRuntime:
                 for rejection, raw in zip(parsed.rejections, parsed.raw_rejected, strict=True)
             )
             result = IngestResult(
-                input_name, _outcome(parsed, len(prepared.events)), len(prepared.events),
-                [e.event_id for e in prepared.events], list(parsed.rejections),
+                input_name,
+                _outcome(parsed, len(prepared.events)),
+                len(prepared.events),
+                [e.event_id for e in prepared.events],
+                list(parsed.rejections),
             )
         if checkpoint is not None:
             sends.append(checkpoint.record(result))
@@ -165,11 +168,18 @@ class IngestRuntime:
         self._count(result, [] if result.whole_input_rejected else prepared.events)
         DURATION.labels(self.name).observe(time.perf_counter() - started)
         if result.rejections:
-            logger.info("%s: %s, %d rejection(s), first: %s", input_name, result.outcome, len(result.rejections),
-                        result.rejections[0])
+            logger.info(
+                "%s: %s, %d rejection(s), first: %s",
+                input_name,
+                result.outcome,
+                len(result.rejections),
+                result.rejections[0],
+            )
         return result
 
     def _publish(self, sends: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]) -> None:
+        if self.producer is None:
+            raise RuntimeError(f"connector {self.name} runs without Kafka (dry run): use prepare()")
         if self.transactional:
             self.producer.begin()
             try:
@@ -215,8 +225,9 @@ class IngestRuntime:
             "trace_id": trace_id,
         }
         event = {"envelope": envelope, **record.payload}
-        return PreparedEvent(record.event_type, event_id, event, self.codec.encode(record.event_type, event,
-                                                                                   key=kafka_key.encode()))
+        return PreparedEvent(
+            record.event_type, event_id, event, self.codec.encode(record.event_type, event, key=kafka_key.encode())
+        )
 
     def _quarantine(
         self, rejection: Rejection, raw: bytes, kind: str

@@ -66,6 +66,10 @@ class Codec:
     def event_types(self) -> list[str]:
         return sorted(s.rsplit(".", 1)[-1] for s in self._writers)
 
+    def schemas_by_type(self) -> dict[str, dict[str, Any]]:
+        """Latest schema of every event type, by short name (for validating subscriptions)."""
+        return {s.rsplit(".", 1)[-1]: self.catalogue.latest(s).schema for s in self._writers}
+
     def encode(self, event_type: str, event: dict[str, Any], key: bytes | None = None) -> EncodedEvent:
         """Encode a full event (``envelope`` + payload fields) with the latest schema of its type.
 

@@ -259,6 +259,20 @@ class Consumer:
             except (kafka.errors.KafkaError, AssertionError, ValueError) as exc:
                 logger.debug("seek %s/%s skipped: %r", topic, partition, exc)
 
+    def lag(self) -> int:
+        """Records between this consumer's fetch positions and the ends of its assigned partitions.
+
+        (Positions, not committed offsets: with transactions the log end includes commit markers
+        that committed offsets never pass.)"""
+        try:
+            assigned = list(self._consumer.assignment())
+            if not assigned:
+                return 0
+            ends = self._consumer.end_offsets(assigned)
+            return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned)
+        except (kafka.errors.KafkaError, AssertionError) as exc:
+            raise KafkaUnavailable(f"lag unknown: {exc!r}") from exc
+
     def assignment(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 

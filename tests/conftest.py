@@ -86,6 +86,9 @@ def hub_config(tmp_path: Path, unique: str, kafka_bootstrap: str) -> HubConfig:
         "quarantine": f"t{unique}.journey.quarantine",
         "dead_letter": f"t{unique}.journey.deadletter",
         "checkpoints": f"t{unique}.ingest.checkpoints",
+        "replay": f"t{unique}.journey.replay",
+        "audit": f"t{unique}.hub.audit",
+        "schemas": f"t{unique}.hub.schemas",
     }
     raw["router"]["group_id"] = f"g{unique}.router"
     raw["identity"]["pilgrim_key_secret"] = "test-secret-0123456789abcdef"

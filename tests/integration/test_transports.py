@@ -64,10 +64,14 @@ def test_file_drop_takes_complete_files_and_sorts_them(hub_config: HubConfig, in
         hub.close()
     assert sorted((r.outcome, r.accepted) for r in results) == [("accepted", 4), ("partial", 2), ("rejected", 0)]
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == [
-        "01-jakarta-agent-group.json", "02-lahore-agent-with-errors.json",
-        "02-lahore-agent-with-errors.json.error.json"]
+        "01-jakarta-agent-group.json",
+        "02-lahore-agent-with-errors.json",
+        "02-lahore-agent-with-errors.json.error.json",
+    ]
     assert sorted(p.name for p in (inbox / "rejected").iterdir()) == [
-        "04-truncated-upload.json", "04-truncated-upload.json.error.json"]
+        "04-truncated-upload.json",
+        "04-truncated-upload.json.error.json",
+    ]
     report = json.loads((inbox / "processed" / "02-lahore-agent-with-errors.json.error.json").read_text())
     assert [r["location"] for r in report["rejections"]] == ["$.registrations[1]", "$.registrations[2]"]
     assert (inbox / "05-still-uploading.json.part").exists()  # incomplete: not taken
@@ -180,8 +184,9 @@ def polling_runner(hub: Hub) -> PollingRunner:
     transport = runtime.connector.config.transport
     assert isinstance(transport, PollingTransport)
     kafka = hub.config.kafka
-    return PollingRunner(runtime, transport, CheckpointStore(kafka.client_settings("t"), kafka.topics.checkpoints,
-                                                             runtime.name))
+    return PollingRunner(
+        runtime, transport, CheckpointStore(kafka.client_settings("t"), kafka.topics.checkpoints, runtime.name)
+    )
 
 
 def test_polling_follows_cursors_retries_and_resumes_after_restart(hub_config: HubConfig, agency: str) -> None:

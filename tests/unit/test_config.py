@@ -15,8 +15,10 @@ from schemas.codec import Codec
 def test_shipped_config_and_subscriptions_are_valid() -> None:
     config = load_config()
     subs = load_subscriptions(config.subscriptions_path())
-    subs.check_event_types(set(Codec(SchemaCatalogue()).event_types()))
-    assert [c.name for c in config.connectors] == ["operators-http"]
+    subs.check_event_types(Codec(SchemaCatalogue()).schemas_by_type())
+    assert {getattr(c, "type", None) for c in config.connectors} == {"operators", "immigration", "airlines", "hotels"}
+    assert {c.transport.kind for c in config.connectors} == {"http", "filedrop", "polling"}
+    assert "airlines-flight-status" not in [c.name for c in config.connector_configs()]  # disabled
     assert subs.subscriptions
 
 
@@ -58,3 +60,16 @@ def test_subscription_errors(tmp_path: Path) -> None:
         ValueError, match=r"subscriptions\[0\] \(a-1\)\.event_types: unknown event type\(s\) \['VisaIsued'\]"
     ):
         load_subscriptions(path).check_event_types({"PilgrimRegistered"})
+
+
+def test_projection_and_filter_fields_must_exist(tmp_path: Path) -> None:
+    schemas = Codec(SchemaCatalogue()).schemas_by_type()
+    path = tmp_path / "subs.yaml"
+    path.write_text("subscriptions:\n  - {id: a-1, agency: x, event_types: [BorderEntryRecorded], "
+                    "projection: {fields: [port, pilgrim.shoe_size]}, target: {kind: kafka, topic: t}}\n")
+    with pytest.raises(ValueError, match=r"\(a-1\)\.projection: no field \['pilgrim\.shoe_size'\]"):
+        load_subscriptions(path).check_event_types(schemas)
+    path.write_text("subscriptions:\n  - {id: a-1, agency: x, event_types: [BorderEntryRecorded], "
+                    "filter: {field: gate, equals: A}, target: {kind: kafka, topic: t}}\n")
+    with pytest.raises(ValueError, match=r"\(a-1\)\.filter: no field \['gate'\]"):
+        load_subscriptions(path).check_event_types(schemas)

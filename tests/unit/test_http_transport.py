@@ -124,9 +124,13 @@ def signed_client(producer: FakeProducer) -> TestClient:
         transport={"kind": "http", "path": "/ingest/operators"},
         auth={"hmac_secret": "agency-shared-secret-123"},
     )
-    runtime = IngestRuntime(OperatorsConnector(config), Codec(SchemaCatalogue()),
-                            PilgrimKeyer(b"unit-test-secret-0123456789"), producer,
-                            IngestTopics("ev", "quar"))  # type: ignore[arg-type]
+    runtime = IngestRuntime(
+        OperatorsConnector(config),
+        Codec(SchemaCatalogue()),
+        PilgrimKeyer(b"unit-test-secret-0123456789"),
+        producer,
+        IngestTopics("ev", "quar"),
+    )  # type: ignore[arg-type]
     return TestClient(build_app([runtime], lambda: {"status": "ok"}))
 
 
@@ -136,8 +140,9 @@ def test_hmac_signed_bodies_are_accepted_and_replays_refused(signed_client: Test
     from connectors.transports.http import sign
 
     body = (FEEDS / "03-cairo-single.json").read_bytes()
-    ok = signed_client.post("/ingest/operators", content=body,
-                            headers={"X-Signature": sign("agency-shared-secret-123", body)})
+    ok = signed_client.post(
+        "/ingest/operators", content=body, headers={"X-Signature": sign("agency-shared-secret-123", body)}
+    )
     assert ok.status_code == 202
     stale = sign("agency-shared-secret-123", body, timestamp=int(time.time()) - 3600)
     assert signed_client.post("/ingest/operators", content=body, headers={"X-Signature": stale}).status_code == 401
@@ -145,4 +150,6 @@ def test_hmac_signed_bodies_are_accepted_and_replays_refused(signed_client: Test
     assert signed_client.post("/ingest/operators", content=body, headers={"X-Signature": forged}).status_code == 401
     tampered = body.replace(b"Mona", b"Mina")
     good_sig = sign("agency-shared-secret-123", body)
-    assert signed_client.post("/ingest/operators", content=tampered, headers={"X-Signature": good_sig}).status_code == 401
+    assert (
+        signed_client.post("/ingest/operators", content=tampered, headers={"X-Signature": good_sig}).status_code == 401
+    )

@@ -14,7 +14,8 @@ topic (read_committed) and the replay topic, and for each event in partition ord
      (``send_offsets_to_transaction``). A failed transaction is aborted and the batch re-read; a
      producer that cannot abort (fenced, fatal) is re-created.
    * **Webhook** (at-least-once, idempotency key = event id): transient failures are retried with
-     exponential backoff and jitter (honouring Retry-After) within the subscription's retry budget;
+     tenacity, exponential backoff with jitter (honouring Retry-After), within the subscription's
+     retry budget (attempts and seconds);
      permanent failures and spent budgets go to the dead-letter topic. Offsets are committed only
      after every event of the batch was delivered or dead-lettered.
 
@@ -30,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +40,16 @@ from typing import Any
 
 import fastavro
 from prometheus_client import Counter, Gauge, Histogram
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    stop_when_event_set,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
 
 from router.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from router.filters import compile_filter
@@ -374,6 +384,17 @@ class KafkaTargetWorker(SubscriberWorker):
                 self.producer.close()
 
 
+class BudgetSpent(stop_base):
+    """Stop when the next wait would end past the budget (time spent waiting or delivering, whichever is more)."""
+
+    def __init__(self, budget_seconds: float) -> None:
+        self.budget_seconds = budget_seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        spent = max(retry_state.seconds_since_start or 0.0, retry_state.idle_for)
+        return spent + (retry_state.upcoming_sleep or 0.0) > self.budget_seconds
+
+
 class WebhookWorker(SubscriberWorker):
     """At-least-once to an HTTP endpoint, retried within the budget, then dead-lettered."""
 
@@ -381,13 +402,14 @@ class WebhookWorker(SubscriberWorker):
         self,
         *args: Any,
         sender: WebhookSender | None = None,
+        producer: Producer | None = None,
         sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         assert isinstance(self.sub.target, WebhookTarget)
         self.sender = sender or WebhookSender(self.sub.target)
-        self.producer = Producer(self.settings)
+        self.producer = producer or Producer(self.settings)
         self.sleep = sleep
         self.stop = threading.Event()
 
@@ -414,26 +436,40 @@ class WebhookWorker(SubscriberWorker):
         self.consumer.commit(_next_offsets(records))
 
     def _deliver_with_retries(self, record: Record, event_id: str, projected: dict[str, Any]) -> Send | None:
-        """None when delivered; the dead-letter send otherwise."""
+        """None when delivered; the dead-letter send otherwise (permanent failure or budget spent)."""
         policy = self.sub.retry
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self.sender.deliver(event_id, projected)
-                return None
-            except PermanentDeliveryError as exc:
-                return self.dead_letter(record, exc, attempt)
-            except TransientDeliveryError as exc:
-                backoff = min(policy.max_backoff_seconds, policy.initial_backoff_seconds * 2 ** (attempt - 1))
-                wait = exc.retry_after if exc.retry_after is not None else random.uniform(0, backoff)
-                spent = time.monotonic() - started
-                if attempt >= policy.max_attempts or spent + wait > policy.budget_seconds or self.stop.is_set():
-                    return self.dead_letter(record, exc, attempt)
-                RETRIES.labels(self.sub.id).inc()
-                logger.info("subscriber %s: %s; retry %d in %.2fs", self.sub.id, exc, attempt, wait)
-                self.sleep(wait)
+        backoff = wait_random_exponential(multiplier=policy.initial_backoff_seconds, max=policy.max_backoff_seconds)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TransientDeliveryError) and exc.retry_after is not None:
+                return exc.retry_after  # honoured; the budget below still bounds it
+            return float(backoff(state))
+
+        def before_sleep(state: RetryCallState) -> None:
+            RETRIES.labels(self.sub.id).inc()
+            exc = state.outcome.exception() if state.outcome else None
+            logger.info(
+                "subscriber %s: %s; retry %d in %.2fs", self.sub.id, exc, state.attempt_number, state.upcoming_sleep
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientDeliveryError),
+            stop=stop_any(
+                stop_after_attempt(policy.max_attempts),
+                BudgetSpent(policy.budget_seconds),
+                stop_when_event_set(self.stop),
+            ),
+            wait=wait,
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            retrying(self.sender.deliver, event_id, projected)
+        except DeliveryError as exc:
+            return self.dead_letter(record, exc, int(retrying.statistics.get("attempt_number", 1)))
+        return None
 
     def run(self, stop: threading.Event, poll_timeout_ms: int = 200) -> None:
         self.stop = stop

@@ -61,19 +61,22 @@ class Hub:
         self.producer = Producer(self.config.kafka.client_settings("hub-ingest"))
         keyer = self.config.keyer()
         ingest_topics = IngestTopics(topics.events, topics.quarantine)
+        spill = Path(self.config.quarantine_dir)
         self.runtimes: list[IngestRuntime] = []
         for connector_config in self.config.connector_configs():
             connector = build_connector(connector_config)
             if isinstance(connector_config.transport, HttpTransport):
                 # HTTP answers after acks; the sender's Idempotency-Key makes retries repeat event ids.
-                runtime = IngestRuntime(connector, self.codec, keyer, self.producer, ingest_topics)
+                runtime = IngestRuntime(connector, self.codec, keyer, self.producer, ingest_topics, spill_dir=spill)
             else:
                 # File drop and polling publish each input with its checkpoint in one transaction.
                 producer = Producer(
                     self.config.kafka.client_settings(f"hub-ingest-{connector_config.name}"),
                     transactional_id=f"hub-ingest-{connector_config.name}",
                 )
-                runtime = IngestRuntime(connector, self.codec, keyer, producer, ingest_topics, transactional=True)
+                runtime = IngestRuntime(
+                    connector, self.codec, keyer, producer, ingest_topics, transactional=True, spill_dir=spill
+                )
             self.runtimes.append(runtime)
 
     def ensure_topics(self) -> None:

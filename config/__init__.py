@@ -105,6 +105,9 @@ class HubConfig(_Frozen):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
+    quarantine_dir: str = Field(
+        ".data/quarantine", description="Where rejected payloads too large for a Kafka record are kept whole."
+    )
     connectors: list[_connector_union()] = Field(default_factory=list)  # type: ignore[valid-type]
     source: str = Field("", exclude=True, description="The file this config came from.")
 

@@ -12,12 +12,15 @@ never lost; if Kafka does not acknowledge, it raises and the sender must retry.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
 import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter, Histogram
@@ -30,6 +33,8 @@ from streaming.kafka import Delivery, Producer, StreamingError
 
 logger = logging.getLogger(__name__)
 
+# Below Kafka's default 1 MiB record limit, with room for headers.
+MAX_QUARANTINE_RECORD_BYTES = 900_000
 EVENT_ID_NAMESPACE = uuid.UUID("6b1f8a52-0c55-4a8e-9a43-5d3f3c1e2a10")
 
 EVENTS = Counter("hub_ingest_events", "Journey events accepted and published.", ["agency", "connector", "event_type"])
@@ -108,8 +113,10 @@ class IngestRuntime:
         producer: Producer | None,
         topics: IngestTopics,
         transactional: bool = False,
+        spill_dir: Path = Path(".data/quarantine"),
     ) -> None:
         self.transactional = transactional
+        self.spill_dir = spill_dir
         self.connector = connector
         self.codec = codec
         self.keyer = keyer
@@ -241,8 +248,26 @@ class IngestRuntime:
             ("hub_field", (rejection.field or "").encode()),
             ("hub_reason", rejection.reason.encode()),
             ("hub_rejected_at", datetime.now(UTC).isoformat().encode()),
+            ("hub_payload_bytes", str(len(raw)).encode()),
+            ("hub_payload_sha256", hashlib.sha256(raw).hexdigest().encode()),
         ]
+        if len(raw) > MAX_QUARANTINE_RECORD_BYTES:
+            # Kafka refuses records over its message size limit: keep the head in the topic and the
+            # whole payload on disk, named by its hash, and say so in the headers.
+            spilled = self._spill(raw)
+            headers.append(("hub_payload_truncated", b"true"))
+            headers.append(("hub_payload_file", str(spilled).encode()))
+            raw = raw[:MAX_QUARANTINE_RECORD_BYTES]
         return (self.topics.quarantine, raw, self.name.encode(), headers)
+
+    def _spill(self, raw: bytes) -> Path:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spill_dir / f"{self.name}-{hashlib.sha256(raw).hexdigest()[:32]}.bin"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            os.replace(tmp, path)
+        return path
 
 
 def _outcome(parsed: Parsed, accepted: int) -> Literal["accepted", "partial", "rejected"]:

@@ -6,8 +6,9 @@ on the replay topic addressed to their subscriber (header ``hub_replay_for``); t
 worker delivers them again like new events (a failure dead-letters them again, with the original
 position kept). Each replay is recorded in the audit topic. ``--dry-run`` only lists.
 
-``hub audit PILGRIM_KEY`` reads the audit topic and answers who received which fields about this
-pilgrim, when, and with which outcome.
+``hub audit PILGRIM_KEY`` reads the audit topic (router workers write one record per delivered
+batch, holding an entry per event; replays one record each) and answers who received which fields
+about this pilgrim, when, and with which outcome.
 """
 
 from __future__ import annotations
@@ -133,6 +134,11 @@ def replay(
 
 def audit_trail(settings: ClientSettings, topic: str, pilgrim_key: str) -> list[dict[str, Any]]:
     """Every delivery, dead letter and replay recorded for ``pilgrim_key``, oldest first."""
-    wanted = pilgrim_key.encode()
-    trail = [json.loads(r.value) for r in read_to_end(settings, topic) if r.key == wanted and r.value]
+    trail: list[dict[str, Any]] = []
+    for record in read_to_end(settings, topic):
+        if not record.value:
+            continue
+        value = json.loads(record.value)
+        entries = value["entries"] if value.get("kind") == "deliveries" else [value]
+        trail.extend(e for e in entries if e.get("pilgrim_key") == pilgrim_key)
     return sorted(trail, key=lambda entry: entry.get("at", ""))

@@ -83,6 +83,7 @@ LAG = Gauge("hub_router_consumer_lag", "Events on the journey topic not yet hand
 
 DERIVED_ID_BASE = 1_000_000
 REPLAY_HEADER = "hub_replay_for"
+AUDIT_BATCH = 1000  # entries per audit record: well under Kafka's 1 MiB record limit
 
 
 @dataclass(frozen=True)
@@ -231,9 +232,12 @@ class SubscriberWorker:
         DELIVERIES.labels(self.sub.id, "dead_lettered").inc()
         return (self.topics.dead_letter, record.value, record.key, headers)
 
-    def audit(self, event_type: str, event: dict[str, Any], projected: dict[str, Any] | None, outcome: str) -> Send:
+    def audit(
+        self, event_type: str, event: dict[str, Any], projected: dict[str, Any] | None, outcome: str
+    ) -> dict[str, Any]:
+        """The audit entry of one delivery (or dead letter): who received which fields about whom."""
         envelope = event["envelope"]
-        entry = {
+        return {
             "kind": "delivery",
             "subscriber": self.sub.id,
             "agency": self.sub.agency,
@@ -245,8 +249,20 @@ class SubscriberWorker:
             "outcome": outcome,
             "at": datetime.now(UTC).isoformat(),
         }
-        key = (envelope.get("pilgrim_key") or envelope["event_id"]).encode()
-        return (self.topics.audit, json.dumps(entry).encode(), key, [])
+
+    def audit_records(self, entries: list[dict[str, Any]]) -> list[Send]:
+        """A batch's audit entries as few records (one per ``AUDIT_BATCH`` entries), keyed by subscriber."""
+        return [
+            (
+                self.topics.audit,
+                json.dumps(
+                    {"kind": "deliveries", "subscriber": self.sub.id, "entries": entries[i : i + AUDIT_BATCH]}
+                ).encode(),
+                self.sub.id.encode(),
+                [],
+            )
+            for i in range(0, len(entries), AUDIT_BATCH)
+        ]
 
     def observe_delivery(self, record: Record) -> None:
         DELIVERIES.labels(self.sub.id, "delivered").inc()
@@ -260,7 +276,7 @@ class SubscriberWorker:
             group_id=self.group_id,
             topics=[self.topics.events, self.topics.replay],
             read_committed=True,
-            max_poll_records=200,
+            max_poll_records=1000,
             max_poll_interval_ms=900_000,
         )
 
@@ -319,6 +335,7 @@ class KafkaTargetWorker(SubscriberWorker):
         assert self.consumer is not None
         producer = self._producer()
         sends: list[Send] = []
+        audits: list[dict[str, Any]] = []
         delivered: list[Record] = []
         new_schemas: list[int] = []
         for record in records:
@@ -334,7 +351,7 @@ class KafkaTargetWorker(SubscriberWorker):
                 value = _encode(schema_id, parsed, projected)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 sends.append(self.dead_letter(record, PermanentDeliveryError(f"does not fit schema: {exc}"), 1))
-                sends.append(self.audit(event_type, event, None, "dead_lettered"))
+                audits.append(self.audit(event_type, event, None, "dead_lettered"))
                 continue
             if schema_id not in self.published_schemas and schema_id not in new_schemas:
                 new_schemas.append(schema_id)
@@ -349,8 +366,9 @@ class KafkaTargetWorker(SubscriberWorker):
             headers = [(k, v) for k, v in record.headers if k.startswith("ce_") or k in ("content-type", "traceparent")]
             headers += [("hub_subscriber", self.sub.id.encode()), ("hub_schema_id", str(schema_id).encode())]
             sends.append((self.target.topic, value, record.key, headers))
-            sends.append(self.audit(event_type, event, projected, "delivered"))
+            audits.append(self.audit(event_type, event, projected, "delivered"))
             delivered.append(record)
+        sends.extend(self.audit_records(audits))
         try:
             producer.begin()
             for send in sends:
@@ -416,6 +434,7 @@ class WebhookWorker(SubscriberWorker):
     def handle_batch(self, records: Sequence[Record]) -> None:
         assert self.consumer is not None
         pending = []
+        audits: list[dict[str, Any]] = []
         for record in records:
             selected = self.select(record)
             if selected is None:
@@ -427,10 +446,11 @@ class WebhookWorker(SubscriberWorker):
             outcome = self._deliver_with_retries(record, event["envelope"]["event_id"], projected)
             if outcome is None:
                 self.observe_delivery(record)
-                pending.append(self.producer.send(*self.audit(event_type, event, projected, "delivered")))
+                audits.append(self.audit(event_type, event, projected, "delivered"))
             else:
                 pending.append(self.producer.send(*outcome))
-                pending.append(self.producer.send(*self.audit(event_type, event, None, "dead_lettered")))
+                audits.append(self.audit(event_type, event, None, "dead_lettered"))
+        pending.extend(self.producer.send(*send) for send in self.audit_records(audits))
         for delivery in pending:
             delivery.wait()
         self.consumer.commit(_next_offsets(records))

@@ -434,3 +434,18 @@ def test_parse_raises_nothing_but_input_rejected(data: bytes) -> None:
     assert len(parsed.rejections) == len(parsed.raw_rejected)
     for record in parsed.records:
         assert record.occurred_at.tzinfo is not None
+
+
+def test_a_huge_rejected_input_is_kept_whole_on_disk_and_truncated_in_the_topic(tmp_path: Path) -> None:
+    producer = FakeProducer()
+    rt = runtime(producer)
+    rt.spill_dir = tmp_path
+    body = b'{"operator_code": "OP-1", "registrations": [' + b" " * 2_000_000  # truncated upload, 2 MB
+    result = rt.ingest(body, "http:ops:big")
+    assert result.whole_input_rejected
+    [(_, value, _, headers)] = producer.on("journey.quarantine")
+    found = dict(headers)
+    assert value is not None and len(value) == 900_000 and body.startswith(value)
+    assert found["hub_payload_truncated"] == b"true"
+    assert found["hub_payload_bytes"] == str(len(body)).encode()
+    assert Path(found["hub_payload_file"].decode()).read_bytes() == body

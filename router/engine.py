@@ -383,17 +383,14 @@ class KafkaTargetWorker(SubscriberWorker):
         self.published_schemas.update(new_schemas)
 
     def _recover(self, exc: StreamingError) -> None:
-        """Abort the open transaction; re-create the producer if it cannot abort (fenced or fatal)."""
-        logger.warning("subscriber %s: transaction failed (%s); aborting", self.sub.id, exc)
-        try:
-            if self.producer is not None:
-                self.producer.abort()
-        except StreamingError:
-            logger.warning("subscriber %s: abort failed; re-creating the producer", self.sub.id)
-            if self.producer is not None:
-                with contextlib.suppress(Exception):
-                    self.producer.close(timeout_s=2)
-            self.producer = None
+        """Discard the producer after a failed transaction whose outcome may be unknown (an
+        indeterminate commit, a fenced or fatal producer). The next batch builds a new producer with
+        the same transactional id: its initialisation fences this one and has the broker abort any
+        transaction it left open, so the re-read batch is delivered exactly once."""
+        logger.warning("subscriber %s: transaction failed (%s); re-creating the producer", self.sub.id, exc)
+        if self.producer is not None:
+            self.producer.discard()
+        self.producer = None
 
     def close(self) -> None:
         super().close()

@@ -15,6 +15,7 @@ Errors (everything the client raises is translated)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -195,6 +196,16 @@ class Producer:
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.close(timeout=timeout_s)
+
+    def discard(self) -> None:
+        """Close at once, dropping records not yet sent. A transaction this producer left open is
+        aborted by the broker when a new producer with the same transactional id initialises."""
+        sender = getattr(self._producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(5)
+        with contextlib.suppress(Exception):
+            self._producer.close(timeout=0)
 
 
 class Consumer:

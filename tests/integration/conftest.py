@@ -13,7 +13,9 @@ def read_topic(
     bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0, group: str | None = None
 ) -> list[Record]:
     """Read ``topic`` from the beginning until ``expected`` records arrived (or the timeout), then a bit more."""
-    consumer = Consumer(ClientSettings(bootstrap), group_id=group or f"reader-{time.time_ns()}", topics=[topic])
+    consumer = Consumer(
+        ClientSettings(bootstrap), group_id=group or f"reader-{time.time_ns()}", topics=[topic], read_committed=True
+    )
     records: list[Record] = []
     try:
         deadline = time.monotonic() + timeout_s

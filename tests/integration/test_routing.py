@@ -317,3 +317,35 @@ def test_two_routers_split_partitions_through_a_rebalance(configure: Any, unique
     assert len(set(ids)) == 42, "a duplicate reached a read_committed consumer"
     assert len(assignments) == 2 and all(assignments), f"both routers should own partitions: {assignments}"
     assert not (assignments[0] & assignments[1])
+
+
+def test_a_failed_transaction_is_retried_without_duplicates(
+    configure: Any, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first commit to the subscriber's topic fails (indeterminate): the producer is replaced,
+    the batch re-read and delivered once."""
+    from streaming.kafka import Producer, TransactionFailed
+
+    real_commit = Producer.commit
+    failures: list[int] = []
+
+    def failing_commit(self: Producer) -> None:
+        if not failures:
+            failures.append(1)
+            raise TransactionFailed("indeterminate: broker went away during EndTxn")
+        real_commit(self)
+
+    monkeypatch.setattr(Producer, "commit", failing_commit)
+    config = configure([{"id": "eos", "agency": "ministry", "event_types": ["PilgrimRegistered"],
+                         "target": {"kind": "kafka", "topic": f"t{unique}.deliver.eos"}}])
+    hub = Hub(config)
+    try:
+        hub.start_router()
+        post(hub, "01-jakarta-agent-group.json", "02-lahore-agent-with-errors.json", "03-cairo-single.json")
+        events = delivered(config, f"t{unique}.deliver.eos", expected=7, timeout_s=30)
+    finally:
+        hub.close()
+    assert failures == [1]
+    ids = [e["envelope"]["event_id"] for e in events]
+    seen = [(e["registration_id"], e["envelope"]["event_id"][:8]) for e in events]
+    assert len(ids) == len(set(ids)) == 7, f"lost or duplicated under read_committed: {seen}"

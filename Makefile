@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test check lint unit integration faults kafka-up kafka-down clean
+.PHONY: install demo test check lint unit integration faults bench-parse bench-router kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ integration: install
 
 faults: install
 	$(BIN)/pytest -m faults
+
+## bench-parse: parse throughput per connector against its bare parser/tokenizer (no Kafka)
+bench-parse: install
+	for b in bench_paxlst bench_airlines bench_immigration bench_ota bench_hotels bench_operators; do \
+		echo "== $$b"; $(BIN)/python -m bench.$$b || exit 1; done
+
+## bench-router: router throughput draining a backlog through 1, 3 and 10 subscriptions (local Kafka)
+bench-router: install
+	$(BIN)/python bench/bench_router.py
 
 kafka-up: install
 	$(BIN)/hub kafka up

@@ -91,11 +91,10 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.base import ConnectorConfig, JourneyRecord, Parsed, register
+from connectors.base import ConnectorConfig, JourneyRecord, Parsed, field_path, register
 from connectors.formats.countries import normalize_document_number, normalize_nationality
 from connectors.formats.edifact import Segment, tokenize
 from connectors.formats.paxlst import ManifestPerson, PaxlstInterchange, PaxlstMessage, parse_paxlst
-from connectors.operators import field_path
 from connectors.rejections import InputRejected, Rejection
 
 logger = logging.getLogger(__name__)

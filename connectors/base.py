@@ -143,6 +143,38 @@ ConnectorFactory = Callable[[Any], Connector]
 REGISTRY: dict[str, tuple[type[ConnectorConfig], ConnectorFactory]] = {}
 
 
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a dotted path: ``pilgrim.birth_date``, ``records.3.port``."""
+    return ".".join(str(part) for part in loc)
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace local ``$ref``s by their definitions, so the schema can be embedded anywhere."""
+    defs: dict[str, Any] = {}
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            defs.update(node.get("$defs", {}))
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    collect(schema)
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
 def register(config_model: type[ConnectorConfig]) -> Callable[[type[Any]], type[Any]]:
     """Class decorator: ``@register(Config)`` makes a connector type available to the config file."""
 

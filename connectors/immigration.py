@@ -66,9 +66,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from connectors.base import ConnectorConfig, JourneyRecord, Parsed, register
+from connectors.base import ConnectorConfig, JourneyRecord, Parsed, field_path, inline_refs, register
 from connectors.formats.mrz import MrzError, PassportMrz, parse_td3
-from connectors.operators import field_path, inline_refs
 from connectors.rejections import InputRejected, Rejection
 
 logger = logging.getLogger(__name__)

@@ -89,7 +89,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from connectors.base import ConnectorConfig, JourneyRecord, Parsed, register
+from connectors.base import ConnectorConfig, JourneyRecord, Parsed, field_path, inline_refs, register
 from connectors.formats.countries import normalize_document_number, normalize_nationality
 from connectors.rejections import InputRejected, Rejection
 
@@ -226,37 +226,6 @@ class OperatorsDocument(BaseModel):
     registrations: list[Any] | None = Field(None, min_length=1, max_length=100_000)
     groups: list[Any] | None = Field(None, min_length=1, max_length=10_000)
     dispatches: list[Any] | None = Field(None, min_length=1, max_length=10_000)
-
-
-def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """Replace local ``$ref``s by their definitions, so the schema can be embedded anywhere."""
-    defs: dict[str, Any] = {}
-
-    def collect(node: Any) -> None:
-        if isinstance(node, dict):
-            defs.update(node.get("$defs", {}))
-            for value in node.values():
-                collect(value)
-        elif isinstance(node, list):
-            for value in node:
-                collect(value)
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {k: walk(v) for k, v in node.items() if k != "$defs"}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    collect(schema)
-    result: dict[str, Any] = walk(schema)
-    return result
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
 
 
 def _reason(errors: list[ErrorDetails]) -> str:

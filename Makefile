@@ -36,8 +36,9 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
+## faults: the full fault-injection suite (CI runs the reduced sizes as part of `make test`)
 faults: install
-	$(BIN)/pytest -m faults
+	HUB_FAULTS_SCALE=full $(BIN)/pytest -m faults -s
 
 ## bench-parse: parse throughput per connector against its bare parser/tokenizer (no Kafka)
 bench-parse: install

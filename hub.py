@@ -247,19 +247,41 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
+COMPONENTS = ("http", "transports", "router")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the chosen components until SIGINT/SIGTERM. Several processes may each run some of them
+    (e.g. two router-only processes with HUB_ROUTER_INSTANCE=0 and 1 share the partitions)."""
+    import signal
+
     from config import load_config
 
+    components = set(args.components.split(",")) if args.components else set(COMPONENTS)
+    unknown = components - set(COMPONENTS)
+    if unknown:
+        print(f"unknown component(s) {sorted(unknown)}; choose from {', '.join(COMPONENTS)}", file=sys.stderr)
+        return 2
     hub = Hub(load_config(args.config))
-    hub.start_router()
-    hub.start_transports()
-    server = hub.server()
-    print(
-        f"hub listening on http://{hub.config.http.host}:{server.config.port} "
-        f"(docs /docs, metrics /metrics); Kafka {hub.config.kafka.bootstrap_servers}"
-    )
+    if "router" in components:
+        hub.start_router()
+    if "transports" in components:
+        hub.start_transports()
     try:
-        server.run()
+        if "http" in components:
+            server = hub.server()
+            print(
+                f"hub listening on http://{hub.config.http.host}:{server.config.port} "
+                f"(docs /docs, metrics /metrics); Kafka {hub.config.kafka.bootstrap_servers}",
+                flush=True,
+            )
+            server.run()
+        else:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: hub.stop.set())
+            print(f"hub running {', '.join(sorted(components))}; Kafka {hub.config.kafka.bootstrap_servers}",
+                  flush=True)
+            hub.stop.wait()
     finally:
         hub.close()
     return 0
@@ -455,7 +477,9 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--timeout-ms", type=int, default=10_000)
     k.set_defaults(func=cmd_kafka)
 
-    sub.add_parser("run", help="run connectors and router").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="run connectors and router")
+    run.add_argument("--components", help="comma-separated subset of http,transports,router (default: all)")
+    run.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="local broker + hub + sample operator feeds")
     d.add_argument("--keep-running", action="store_true", help="keep the hub up after the summary")

@@ -9,6 +9,7 @@ Errors (everything the client raises is translated)::
 
     StreamingError
     ├── KafkaUnavailable   cannot reach the cluster or it did not answer in time (transient)
+    ├── AuthenticationFailed  the cluster refused the credentials
     ├── DeliveryFailed     a produce was not acknowledged; the record may or may not be written
     └── TransactionFailed  a transaction could not be completed; abort, or re-create the producer
 """
@@ -35,6 +36,10 @@ class StreamingError(Exception):
     """Base of the errors the Kafka seam raises."""
 
 
+class AuthenticationFailed(StreamingError):
+    """The cluster refused the client's credentials (SASL). Retrying with the same ones will not help."""
+
+
 class KafkaUnavailable(StreamingError):
     """The cluster could not be reached, or did not answer in time. Worth retrying."""
 
@@ -59,6 +64,7 @@ class ClientSettings:
     sasl_password: str | None = field(default=None, repr=False)
     ssl_cafile: str | None = None
     request_timeout_ms: int = 30_000
+    bootstrap_timeout_ms: int = 30_000
 
     def client_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -66,6 +72,7 @@ class ClientSettings:
             "client_id": self.client_id,
             "security_protocol": self.security_protocol,
             "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
         }
         if self.sasl_mechanism:
             config |= {
@@ -76,6 +83,12 @@ class ClientSettings:
         if self.ssl_cafile:
             config["ssl_cafile"] = self.ssl_cafile
         return config
+
+
+def _unavailable(settings: ClientSettings, exc: Exception) -> StreamingError:
+    if isinstance(exc, kafka.errors.SaslAuthenticationFailedError):
+        return AuthenticationFailed(f"{settings.bootstrap_servers} refused the credentials of {settings.sasl_username}")
+    return KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}: {exc!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +163,8 @@ class Producer:
             config["transactional_id"] = transactional_id
         try:
             self._producer = kafka.KafkaProducer(**config)
-        except kafka.errors.NoBrokersAvailable as exc:
-            raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}") from exc
+        except kafka.errors.KafkaError as exc:
+            raise _unavailable(settings, exc) from exc
         self._transactional = transactional_id is not None
         if self._transactional:
             self._call(self._producer.init_transactions)
@@ -236,8 +249,8 @@ class Consumer:
         }
         try:
             self._consumer = kafka.KafkaConsumer(*topics, **config)
-        except kafka.errors.NoBrokersAvailable as exc:
-            raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}") from exc
+        except kafka.errors.KafkaError as exc:
+            raise _unavailable(settings, exc) from exc
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Record]:
         try:
@@ -308,8 +321,8 @@ class Admin:
         self._settings = settings
         try:
             self._admin = kafka.KafkaAdminClient(**settings.client_config())
-        except kafka.errors.NoBrokersAvailable as exc:
-            raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}") from exc
+        except kafka.errors.KafkaError as exc:
+            raise _unavailable(settings, exc) from exc
 
     def ensure_topics(self, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
         """Create the topics that do not exist yet; return the names created."""
@@ -344,6 +357,18 @@ class Admin:
         except kafka.errors.KafkaError as exc:
             raise KafkaUnavailable(f"listing topics failed: {exc!r}") from exc
 
+    def upsert_scram_user(self, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> None:
+        """Create or update a SCRAM credential (the broker stores only a salted hash)."""
+        from kafka.admin import UserScramCredentialUpsertion
+
+        try:
+            result = self._admin.alter_user_scram_credentials([UserScramCredentialUpsertion(user, mechanism, password)])
+        except kafka.errors.KafkaError as exc:
+            raise StreamingError(f"cannot set SCRAM credential for {user}: {exc!r}") from exc
+        errors = {u: r for u, r in (result or {}).items() if isinstance(r, dict) and r.get("error")}
+        if errors:
+            raise StreamingError(f"cannot set SCRAM credential for {user}: {errors}")
+
     def delete_topics(self, names: Sequence[str]) -> None:
         if names:
             self._admin.delete_topics(list(names), raise_errors=False)
@@ -364,10 +389,15 @@ class Admin:
 def ping(settings: ClientSettings, timeout_s: float = 10.0) -> None:
     """Raise :class:`KafkaUnavailable` unless the cluster answers a metadata request in time."""
     probe = ClientSettings(
-        **{**settings.__dict__, "request_timeout_ms": int(timeout_s * 1000), "client_id": "hub-ping"}
+        **{
+            **settings.__dict__,
+            "request_timeout_ms": int(timeout_s * 1000),
+            "bootstrap_timeout_ms": int(timeout_s * 1000),
+            "client_id": "hub-ping",
+        }
     )
     try:
-        admin = kafka.KafkaAdminClient(**probe.client_config(), bootstrap_timeout_ms=int(timeout_s * 1000))
+        admin = kafka.KafkaAdminClient(**probe.client_config())
     except (kafka.errors.KafkaError, OSError) as exc:
         raise KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}: {exc!r}") from exc
     try:
@@ -378,11 +408,14 @@ def ping(settings: ClientSettings, timeout_s: float = 10.0) -> None:
         admin.close()
 
 
-def read_to_end(settings: ClientSettings, topic: str, *, read_committed: bool = True,
-                timeout_s: float = 60.0) -> list[Record]:
+def read_to_end(
+    settings: ClientSettings, topic: str, *, read_committed: bool = True, timeout_s: float = 60.0
+) -> list[Record]:
     """Every record of ``topic`` up to its current end (no consumer group, nothing committed)."""
     consumer = kafka.KafkaConsumer(
-        **settings.client_config(), enable_auto_commit=False, auto_offset_reset="earliest",
+        **settings.client_config(),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
         isolation_level="read_committed" if read_committed else "read_uncommitted",
     )
     try:

@@ -52,6 +52,8 @@ class LocalBroker:
 
     @classmethod
     def from_env(cls, port: int | None = None) -> LocalBroker:
+        """Home from $HUB_KAFKA_HOME (default .kafka); ports: $HUB_KAFKA_PORT (9092) for clients, the
+        next one for the controller, the one after for SASL/SCRAM clients."""
         home = Path(os.environ.get("HUB_KAFKA_HOME", PROJECT_ROOT / ".kafka")).resolve()
         port = port or int(os.environ.get("HUB_KAFKA_PORT", "9092"))
         controller = int(os.environ.get("HUB_KAFKA_CONTROLLER_PORT", str(port + 1)))
@@ -60,6 +62,15 @@ class LocalBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_port(self) -> int:
+        """A second listener, SASL_PLAINTEXT with SCRAM-SHA-256/512, for authenticated clients."""
+        return self.controller_port + 1
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def lib(self) -> Path:
@@ -92,8 +103,16 @@ class LocalBroker:
             shutil.rmtree(self.lib)
         self.lib.mkdir(parents=True)
         print(f"resolving Apache Kafka jars from Maven Central into {self.lib} ...", file=sys.stderr)
-        cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-               f"-DoutputDirectory={self.lib}", "-DincludeScope=runtime"]
+        cmd = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib}",
+            "-DincludeScope=runtime",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
         if result.returncode != 0:
             raise LocalBrokerError(f"mvn failed ({result.returncode}):\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
@@ -108,16 +127,20 @@ class LocalBroker:
             raise LocalBrokerError("Java 17+ is needed to run Kafka; install a JDK and retry")
         return found
 
-    def java_command(
-        self, main_class: str, *args: str, heap: str = "256m", log_name: str = "tools.log"
-    ) -> list[str]:
+    def java_command(self, main_class: str, *args: str, heap: str = "256m", log_name: str = "tools.log") -> list[str]:
         """Command line that runs one of Kafka's main classes (broker or tool) from the cached jars."""
         return [
-            self.java(), f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            self.java(),
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             f"-Dhub.log.file={self.home / 'logs' / log_name}",
             f"-Dkafka.logs.dir={self.home / 'logs'}",
-            "-cp", f"{self.lib}/*", main_class, *args,
+            "-cp",
+            f"{self.lib}/*",
+            main_class,
+            *args,
         ]
 
     # ---- config -------------------------------------------------------------------------------
@@ -132,11 +155,19 @@ class LocalBroker:
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                    "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                    "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+                    "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=3",
                     "auto.create.topics.enable=false",
@@ -226,7 +257,10 @@ class LocalBroker:
         with open(self.home / "logs" / "stdout.log", "ab") as out:
             proc = subprocess.Popen(  # noqa: S603
                 self.java_command("kafka.Kafka", str(props), heap=self.heap, log_name="server.log"),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout_s

@@ -39,29 +39,59 @@ def event(pilgrim: int, seq: int) -> dict[str, Any]:
     now = datetime.now(UTC)
     return {
         "envelope": {
-            "event_id": str(uuid.uuid4()), "event_type": "PilgrimRegistered", "occurred_at": now,
-            "ingested_at": now, "source": {"agency": "operators", "connector": "fault-test", "position": f"{seq}"},
-            "pilgrim_key": f"pk_{pilgrim:032x}", "trace_id": uuid.uuid4().hex,
+            "event_id": str(uuid.uuid4()),
+            "event_type": "PilgrimRegistered",
+            "occurred_at": now,
+            "ingested_at": now,
+            "source": {"agency": "operators", "connector": "fault-test", "position": f"{seq}"},
+            "pilgrim_key": f"pk_{pilgrim:032x}",
+            "trace_id": uuid.uuid4().hex,
         },
-        "registration_id": f"R-{pilgrim}-{seq:07d}", "operator_code": "OP-1", "agent_code": None, "group_id": None,
+        "registration_id": f"R-{pilgrim}-{seq:07d}",
+        "operator_code": "OP-1",
+        "agent_code": None,
+        "group_id": None,
         "season": "umrah",
-        "pilgrim": {"surname": "S", "given_names": "G", "sex": "F", "birth_date": date(1970, 1, 1),
-                    "nationality": "IDN", "passport_number": f"X{pilgrim:08d}", "passport_expiry": None,
-                    "issuing_state": None},
-        "planned_arrival": None, "planned_departure": None, "housing": None, "mobile": None,
+        "pilgrim": {
+            "surname": "S",
+            "given_names": "G",
+            "sex": "F",
+            "birth_date": date(1970, 1, 1),
+            "nationality": "IDN",
+            "passport_number": f"X{pilgrim:08d}",
+            "passport_expiry": None,
+            "issuing_state": None,
+        },
+        "planned_arrival": None,
+        "planned_departure": None,
+        "housing": None,
+        "mobile": None,
     }
 
 
 def write_config(tmp_path: Path, bootstrap: str, run: str) -> Path:
-    subs = {"subscriptions": [{"id": "ops", "agency": "ministry", "event_types": ["PilgrimRegistered"],
-                               "projection": {"fields": ["registration_id", "pilgrim.nationality"]},
-                               "target": {"kind": "kafka", "topic": f"f{run}.deliver"}}]}
+    subs = {
+        "subscriptions": [
+            {
+                "id": "ops",
+                "agency": "ministry",
+                "event_types": ["PilgrimRegistered"],
+                "projection": {"fields": ["registration_id", "pilgrim.nationality"]},
+                "target": {"kind": "kafka", "topic": f"f{run}.deliver"},
+            }
+        ]
+    }
     (tmp_path / "subscriptions.yaml").write_text(yaml.safe_dump(subs))
     config = {
         "mode": "development",
-        "kafka": {"bootstrap_servers": bootstrap, "partitions": 3, "topics": {
-            name: f"f{run}.{name}" for name in
-            ("events", "quarantine", "dead_letter", "replay", "audit", "schemas", "checkpoints")}},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "partitions": 3,
+            "topics": {
+                name: f"f{run}.{name}"
+                for name in ("events", "quarantine", "dead_letter", "replay", "audit", "schemas", "checkpoints")
+            },
+        },
         "identity": {"pilgrim_key_secret": "fault-test-secret-0123456789"},
         "router": {"group_id": f"f{run}.router", "subscriptions_file": "subscriptions.yaml"},
         "connectors": [],
@@ -73,8 +103,12 @@ def write_config(tmp_path: Path, bootstrap: str, run: str) -> Path:
 
 def start_router(config: Path, log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 - the child writes to it until killed
-    return subprocess.Popen([sys.executable, "hub.py", "--config", str(config), "run", "--components", "router"],
-                            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "hub.py", "--config", str(config), "run", "--components", "router"],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def test_router_killed_repeatedly_loses_and_duplicates_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:

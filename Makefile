@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test check lint unit integration faults bench-parse bench-router kafka-up kafka-down clean
+.PHONY: install promtool demo test check lint unit integration faults bench-parse bench-router kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/hub demo
 
+## promtool: Prometheus' metric linter, from Debian (or built from the Go module proxy); tests use it
+promtool:
+	scripts/install-promtool >/dev/null
+
 ## test: lint, type-check and every test against a real broker (README quick start, 2nd command; CI runs this)
-test: lint
+test: lint promtool
 	$(BIN)/pytest
 
 lint: install
@@ -27,10 +31,10 @@ lint: install
 	$(BIN)/mypy
 
 ## check: the fast loop: lint + unit tests (no broker)
-check: lint
+check: lint promtool
 	$(BIN)/pytest tests/unit -q
 
-unit: install
+unit: install promtool
 	$(BIN)/pytest tests/unit
 
 integration: install

@@ -297,10 +297,15 @@ class SubscriberWorker:
                     self._report_lag()
                 except StreamingError as exc:
                     logger.warning("subscriber %s: %s; re-reading the batch", self.sub.id, exc)
-                    self.consumer.seek(_batch_start(records))
+                    self.rewind(records)
                     stop.wait(1.0)
         finally:
             self.close()
+
+    def rewind(self, records: Sequence[Record]) -> None:
+        """After a failed batch: read it again."""
+        assert self.consumer is not None
+        self.consumer.seek(_batch_start(records))
 
     def _report_lag(self) -> None:
         now = time.monotonic()
@@ -384,13 +389,25 @@ class KafkaTargetWorker(SubscriberWorker):
 
     def _recover(self, exc: StreamingError) -> None:
         """Discard the producer after a failed transaction whose outcome may be unknown (an
-        indeterminate commit, a fenced or fatal producer). The next batch builds a new producer with
-        the same transactional id: its initialisation fences this one and has the broker abort any
-        transaction it left open, so the re-read batch is delivered exactly once."""
+        indeterminate commit, a fenced or fatal producer)."""
         logger.warning("subscriber %s: transaction failed (%s); re-creating the producer", self.sub.id, exc)
         if self.producer is not None:
             self.producer.discard()
         self.producer = None
+
+    def rewind(self, records: Sequence[Record]) -> None:
+        """Resume from what the group committed, not from the batch start: a commit reported as
+        failed may have succeeded. A new producer with the same transactional id first settles the
+        old transaction (its initialisation fences the old producer; the broker completes or aborts
+        what it left), so the committed offsets read afterwards are the truth."""
+        assert self.consumer is not None
+        try:
+            self._producer()
+        except StreamingError as exc:
+            logger.warning("subscriber %s: producer not ready (%s); re-reading the batch", self.sub.id, exc)
+            self.consumer.seek(_batch_start(records))
+            return
+        self.consumer.seek_to_committed()
 
     def close(self) -> None:
         super().close()

@@ -283,6 +283,18 @@ class Consumer:
             except (kafka.errors.KafkaError, AssertionError, ValueError) as exc:
                 logger.debug("seek %s/%s skipped: %r", topic, partition, exc)
 
+    def seek_to_committed(self) -> None:
+        """Move every assigned partition back to the group's committed offset (or its beginning)."""
+        try:
+            for tp in self._consumer.assignment():
+                committed = self._consumer.committed(tp)
+                if committed is None:
+                    self._consumer.seek_to_beginning(tp)
+                else:
+                    self._consumer.seek(tp, committed)
+        except (kafka.errors.KafkaError, AssertionError) as exc:
+            raise KafkaUnavailable(f"cannot rewind to committed offsets: {exc!r}") from exc
+
     def lag(self) -> int:
         """Records between this consumer's fetch positions and the ends of its assigned partitions.
 

@@ -336,8 +336,16 @@ def test_a_failed_transaction_is_retried_without_duplicates(
         real_commit(self)
 
     monkeypatch.setattr(Producer, "commit", failing_commit)
-    config = configure([{"id": "eos", "agency": "ministry", "event_types": ["PilgrimRegistered"],
-                         "target": {"kind": "kafka", "topic": f"t{unique}.deliver.eos"}}])
+    config = configure(
+        [
+            {
+                "id": "eos",
+                "agency": "ministry",
+                "event_types": ["PilgrimRegistered"],
+                "target": {"kind": "kafka", "topic": f"t{unique}.deliver.eos"},
+            }
+        ]
+    )
     hub = Hub(config)
     try:
         hub.start_router()
@@ -349,3 +357,43 @@ def test_a_failed_transaction_is_retried_without_duplicates(
     ids = [e["envelope"]["event_id"] for e in events]
     seen = [(e["registration_id"], e["envelope"]["event_id"][:8]) for e in events]
     assert len(ids) == len(set(ids)) == 7, f"lost or duplicated under read_committed: {seen}"
+
+
+def test_a_commit_reported_failed_but_done_is_not_delivered_twice(
+    configure: Any, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indeterminate case the other way round: the commit landed, then the client saw an error."""
+    from streaming.kafka import Producer, TransactionFailed
+
+    real_commit = Producer.commit
+    failures: list[int] = []
+
+    def commit_then_fail(self: Producer) -> None:
+        real_commit(self)
+        if not failures:
+            failures.append(1)
+            raise TransactionFailed("indeterminate: the answer to EndTxn was lost")
+
+    monkeypatch.setattr(Producer, "commit", commit_then_fail)
+    config = configure(
+        [
+            {
+                "id": "eos2",
+                "agency": "ministry",
+                "event_types": ["PilgrimRegistered"],
+                "target": {"kind": "kafka", "topic": f"t{unique}.deliver.eos2"},
+            }
+        ]
+    )
+    hub = Hub(config)
+    try:
+        hub.start_router()
+        post(hub, "01-jakarta-agent-group.json", "02-lahore-agent-with-errors.json", "03-cairo-single.json")
+        events = delivered(config, f"t{unique}.deliver.eos2", expected=7, timeout_s=30)
+        time.sleep(2)
+        events = delivered(config, f"t{unique}.deliver.eos2", expected=7, timeout_s=5)
+    finally:
+        hub.close()
+    assert failures == [1]
+    ids = [e["envelope"]["event_id"] for e in events]
+    assert len(ids) == len(set(ids)) == 7, f"lost or duplicated: {len(ids)} records, {len(set(ids))} distinct"

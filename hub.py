@@ -13,6 +13,7 @@ them and runs them. It holds no business logic: that lives in ``connectors/``, `
     hub validate                         check config and subscriptions
     hub dlq list|show|replay [filters]   dead letters; replay puts them back for their subscriber
     hub audit PILGRIM_KEY                who received which fields about a pilgrim, when
+    hub journey PILGRIM_KEY              a pilgrim's timeline and open alerts
     hub key NATIONALITY PASSPORT         the pilgrim key of a person
     hub key-hash                         SHA-256 of an API key read from stdin, for the config
 """
@@ -44,6 +45,7 @@ class Hub:
     _threads: list[threading.Thread] = field(default_factory=list)
     _health: dict[str, Any] = field(default_factory=dict)
     workers: list[Any] = field(default_factory=list)
+    journey: Any = None
 
     def __post_init__(self) -> None:
         from connectors.base import HttpTransport, build_connector
@@ -131,6 +133,27 @@ class Hub:
         self.workers.extend(workers)
         self._threads.extend(RouterService(workers).start(self.stop))
 
+    def start_journey(self, clock: Any = None) -> None:
+        """The journey service: per-pilgrim state, alerts (``clock``: wall time unless simulated)."""
+        from journey.service import JourneyService, JourneyTopics
+
+        j, k = self.config.journey, self.config.kafka
+        if not j.enabled:
+            return
+        extra = {"clock": clock} if clock is not None else {}
+        self.journey = JourneyService(
+            k.client_settings("hub-journey"),
+            self.codec,
+            JourneyTopics(events=k.topics.events, journeys=j.journeys_topic),
+            j.thresholds,
+            group_id=j.group_id,
+            instance=self.config.router.instance,
+            changelog_partitions=k.partitions,
+            replication_factor=k.replication_factor,
+            **extra,
+        )
+        self._threads.append(self.journey.start(self.stop))
+
     def start_transports(self) -> None:
         """Start a thread per file-drop and polling connector (HTTP ones are served by the app)."""
         from connectors.base import FileDropTransport, PollingTransport
@@ -176,10 +199,38 @@ class Hub:
         }
 
     def app(self) -> Any:
+        from fastapi import Depends
+
         from connectors.transports.http import build_app
+        from journey.api import journey_router, load_journey
 
         schemas = {r.name: r.connector.body_schema() for r in self.runtimes if hasattr(r.connector, "body_schema")}
-        return build_app(self.runtimes, self.health, schemas)
+        app = build_app(self.runtimes, self.health, schemas)
+        j, k = self.config.journey, self.config.kafka
+        lookup = self.journey or (
+            lambda key: load_journey(k.client_settings("hub-api"), j.journeys_topic, key, j.thresholds)
+        )
+        app.include_router(journey_router(lookup), dependencies=[Depends(self.admin_guard())])
+        return app
+
+    def admin_guard(self) -> Any:
+        """A FastAPI dependency: operations endpoints need an admin bearer token (see ``admin:``)."""
+        import hmac
+
+        from fastapi import Header, HTTPException
+
+        allowed = [h.lower() for h in self.config.admin.token_sha256]
+        open_in_dev = not allowed and self.config.mode == "development"
+
+        def guard(authorization: str = Header("")) -> None:
+            if open_in_dev:
+                return
+            token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            if not token or not any(hmac.compare_digest(digest, h) for h in allowed):
+                raise HTTPException(status_code=401, detail="an admin bearer token is required")
+
+        return guard
 
     def server(self, port: int | None = None) -> Any:
         import uvicorn
@@ -247,7 +298,7 @@ def cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
-COMPONENTS = ("http", "transports", "router")
+COMPONENTS = ("http", "transports", "router", "journey")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -267,6 +318,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         hub.start_router()
     if "transports" in components:
         hub.start_transports()
+    if "journey" in components:
+        hub.start_journey()
     try:
         if "http" in components:
             server = hub.server()
@@ -279,8 +332,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: hub.stop.set())
-            print(f"hub running {', '.join(sorted(components))}; Kafka {hub.config.kafka.bootstrap_servers}",
-                  flush=True)
+            print(
+                f"hub running {', '.join(sorted(components))}; Kafka {hub.config.kafka.bootstrap_servers}", flush=True
+            )
             hub.stop.wait()
     finally:
         hub.close()
@@ -449,6 +503,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_journey(args: argparse.Namespace) -> int:
+    from config import load_config
+    from journey.api import format_journey, load_journey
+
+    config = load_config(args.config)
+    key = config.keyer().key(args.pilgrim_key, args.passport) if args.passport else args.pilgrim_key
+    doc = load_journey(
+        config.kafka.client_settings("hub-cli"), config.journey.journeys_topic, key, config.journey.thresholds
+    )
+    if doc is None:
+        print(f"no journey for {key}", file=sys.stderr)
+        return 1
+    print(json.dumps(doc, default=_json_default, indent=2) if args.json else format_journey(doc))
+    return 0
+
+
 def cmd_key(args: argparse.Namespace) -> int:
     from config import load_config
 
@@ -478,7 +548,7 @@ def parser() -> argparse.ArgumentParser:
     k.set_defaults(func=cmd_kafka)
 
     run = sub.add_parser("run", help="run connectors and router")
-    run.add_argument("--components", help="comma-separated subset of http,transports,router (default: all)")
+    run.add_argument("--components", help="comma-separated subset of http,transports,router,journey (default: all)")
     run.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="local broker + hub + sample operator feeds")
@@ -514,6 +584,12 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("--dry-run", action="store_true")
     dlq.add_argument("--operator", default=os.environ.get("USER", "unknown"), help="who replays (audit)")
     dlq.set_defaults(func=cmd_dlq)
+
+    journey = sub.add_parser("journey", help="a pilgrim's journey: which agency reported what, when; open alerts")
+    journey.add_argument("pilgrim_key", help="pilgrim key, or a nationality when --passport is given")
+    journey.add_argument("--passport", help="derive the key from nationality + passport number")
+    journey.add_argument("--json", action="store_true", help="the whole document as JSON")
+    journey.set_defaults(func=cmd_journey)
 
     audit = sub.add_parser("audit", help="who received which fields about a pilgrim, when")
     audit.add_argument("pilgrim_key", help="pilgrim key, or a nationality when --passport is given")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from connectors.base import REGISTRY, ConnectorConfig, load_all
 from connectors.identity import PilgrimKeyer
+from journey.config import JourneyConfig
 from streaming.kafka import ClientSettings
 
 logger = logging.getLogger(__name__)
@@ -86,11 +87,22 @@ class HttpConfig(_Frozen):
 class RouterConfig(_Frozen):
     group_id: str = Field("hub-router", description="Prefix of the per-subscriber consumer groups.")
     instance: str = Field(
-        "0", pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        "0",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
         description="This router process's slot when several share the work (0, 1, ...); part of the "
         "transactional ids, so a restarted process fences its predecessor. Env: HUB_ROUTER_INSTANCE.",
     )
     subscriptions_file: str = Field("subscriptions.yaml", description="Relative to the config file.")
+
+
+class AdminConfig(_Frozen):
+    """Who may use the operations endpoints (``GET /journeys/...``)."""
+
+    token_sha256: list[str] = Field(
+        default_factory=list,
+        description="SHA-256 (hex) of each admin bearer token (`echo TOKEN | hub key-hash`). Empty: the "
+        "operations endpoints are open in development mode and closed in production mode.",
+    )
 
 
 def _connector_union() -> Any:
@@ -105,6 +117,8 @@ class HubConfig(_Frozen):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
+    journey: JourneyConfig = Field(default_factory=JourneyConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
     quarantine_dir: str = Field(
         ".data/quarantine", description="Where rejected payloads too large for a Kafka record are kept whole."
     )

@@ -100,3 +100,29 @@ def test_router_commits_after_delivery_and_dead_letters_what_it_cannot_read(hub_
         assert len(read_topic(bootstrap, first, expected=8, timeout_s=6)) == 7
     finally:
         again.close()
+
+
+def test_journey_endpoint_needs_an_admin_token_when_configured(hub_config: HubConfig) -> None:
+    import hashlib
+
+    open_hub = Hub(hub_config)  # development mode, no tokens configured: open
+    try:
+        assert TestClient(open_hub.app()).get("/journeys/pk_unknown").status_code == 404
+    finally:
+        open_hub.close()
+    guarded = HubConfig.model_validate(
+        {
+            **hub_config.model_dump(mode="json", exclude={"source"}),
+            "source": hub_config.source,
+            "identity": {"pilgrim_key_secret": "test-secret-0123456789abcdef"},
+            "admin": {"token_sha256": [hashlib.sha256(b"ops-room-token").hexdigest()]},
+        }
+    )
+    hub = Hub(guarded)
+    try:
+        client = TestClient(hub.app())
+        assert client.get("/journeys/pk_unknown").status_code == 401
+        assert client.get("/journeys/pk_unknown", headers={"Authorization": "Bearer guess"}).status_code == 401
+        assert client.get("/journeys/pk_unknown", headers={"Authorization": "Bearer ops-room-token"}).status_code == 404
+    finally:
+        hub.close()

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install promtool demo test check lint unit integration faults bench-parse bench-router kafka-up kafka-down clean
+.PHONY: install promtool demo tour season test check lint unit integration faults bench-parse bench-router kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: start the local Kafka and run the hub on the sample agency feeds (README quick start, 1st command)
+## demo: the main job: local Kafka + the whole hub fed by a simulated season (README quick start, 1st command)
 demo: install
+	$(BIN)/hub simulate --pilgrims 2000
+
+## tour: the hub on a handful of hand-made feeds from each agency, explained step by step
+tour: install
 	$(BIN)/hub demo
+
+## season: a full season of 10,000 pilgrims (several minutes)
+season: install
+	$(BIN)/hub simulate --pilgrims 10000 --seed 7
 
 ## promtool: Prometheus' metric linter, from Debian (or built from the Go module proxy); tests use it
 promtool:

@@ -7,7 +7,8 @@ them and runs them. It holds no business logic: that lives in ``connectors/``, `
     hub kafka up|down|status|reset       a local single-node Kafka (KRaft) from Maven Central
     hub kafka console-consumer ...       Kafka's own console consumer, from the same jars
     hub run                              all connectors (HTTP ingest) and the router
-    hub demo                             broker + hub + sample operator feeds, with a summary
+    hub simulate --pilgrims N            the whole hub on a simulated season (the main job)
+    hub demo                             broker + hub + the sample feeds of each agency, explained
     hub schemas register|check           the schema catalogue
     hub parse CONNECTOR FILE             dry run of a connector, no Kafka (exit 0 all ok, 1 some, 2 none)
     hub validate                         check config and subscriptions
@@ -347,6 +348,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(config_path=args.config, keep_running=args.keep_running)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from demo.season import run_simulation
+
+    return run_simulation(args.pilgrims, args.rate, args.seed, args.anomalies, config_path=args.config)
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.catalogue import CatalogueError, SchemaCatalogue, load_sources, stale_subjects
 
@@ -554,6 +561,13 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="local broker + hub + sample operator feeds")
     d.add_argument("--keep-running", action="store_true", help="keep the hub up after the summary")
     d.set_defaults(func=cmd_demo)
+
+    sim = sub.add_parser("simulate", help="the whole hub on a simulated season, alerts checked against ground truth")
+    sim.add_argument("--pilgrims", type=int, default=2000)
+    sim.add_argument("--rate", type=float, default=0.0, help="max events/s delivered (0: as fast as the hub takes)")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--anomalies", default="", help="e.g. overstay=0.03,no_show=0.02 (default rates otherwise)")
+    sim.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("schemas", help="schema catalogue")
     s.add_argument("action", choices=["register", "check"])

@@ -1,0 +1,238 @@
+"""The main job: the whole hub on a simulated season, checked against the simulator's ground truth.
+
+``hub simulate --pilgrims N [--rate R] [--seed S] [--anomalies ...]`` starts (or reuses) the local
+broker, runs every hub component in this process (HTTP ingest, file-drop inboxes, router, journey
+service on the simulated clock) in a sandbox of its own (topic names prefixed ``sim-<run>.``, its
+own consumer groups, inboxes under ``.data/simulations/<run>/``), lets the simulator deliver the
+season through the connectors' transports, waits until every component has caught up, and prints
+what flowed where, the alerts by type, and their precision and recall against the ground truth.
+The run's config and ground truth stay in ``.data/simulations/<run>/`` for ``hub journey``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEMO_KEYS = {
+    "operators": "demo-operators-key-not-for-production",
+    "immigration": "demo-immigration-key-not-for-production",
+    "hotels": "demo-hotels-key-not-for-production",
+}
+SEASON_START = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _sandbox(config_path: Path | None, run: str, root: Path) -> Path:
+    """This run's hub.yaml: the configured hub, with topics, groups and inboxes of its own."""
+    from config import load_config
+    from streaming.local_broker import LocalBroker
+
+    base = load_config(config_path)
+    raw = base.model_dump(mode="json", exclude={"source"})
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        raw["kafka"]["bootstrap_servers"] = LocalBroker.from_env().up()
+    secret = base.identity.pilgrim_key_secret
+    raw["identity"]["pilgrim_key_secret"] = secret.get_secret_value() if secret else None
+    raw["kafka"]["sasl_password"] = None  # from the environment again when the run's config is loaded
+    raw["kafka"]["topics"] = {k: f"sim-{run}.{v}" for k, v in raw["kafka"]["topics"].items()}
+    raw["journey"]["journeys_topic"] = f"sim-{run}.{raw['journey']['journeys_topic']}"
+    raw["journey"]["group_id"] = f"sim-{run}.journey"
+    raw["router"]["group_id"] = f"sim-{run}.router"
+    raw["quarantine_dir"] = str(root / "quarantine")
+    raw["http"]["port"] = _free_port()
+    for connector in raw["connectors"]:
+        connector["name"] = f"sim-{run[:8]}-{connector['name']}"[:63]
+        if connector["transport"]["kind"] == "filedrop":
+            connector["transport"].update(
+                directory=str(root / "inbox" / connector["type"]), settle_seconds=0.1, poll_seconds=0.1
+            )
+        if connector["transport"]["kind"] == "polling":
+            connector["enabled"] = False
+    subscriptions = yaml.safe_load(base.subscriptions_path().read_text())
+    for sub in subscriptions["subscriptions"]:
+        if sub["target"]["kind"] == "kafka":
+            sub["target"]["topic"] = f"sim-{run}.{sub['target']['topic']}"
+    (root / "subscriptions.yaml").write_text(yaml.safe_dump(subscriptions, sort_keys=False))
+    raw["router"]["subscriptions_file"] = "subscriptions.yaml"
+    path = root / "hub.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _metric(metric: Any, *labels: str) -> dict[tuple[str, ...], float]:
+    totals: dict[tuple[str, ...], float] = {}
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                key = tuple(sample.labels[label] for label in labels)
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+def run_simulation(
+    pilgrims: int, rate: float, seed: int, anomalies: str, config_path: Path | None = None, keep: bool = True
+) -> int:
+    from config import load_config
+    from connectors.base import FileDropTransport, HttpTransport
+    from connectors.runtime import EVENTS, REJECTIONS
+    from hub import Hub
+    from router.engine import DELIVERIES
+    from simulator import Anomalies, SimClock, Targets, expected_alerts, plan_season, run_season, write_ground_truth
+    from streaming.kafka import read_to_end
+
+    run = f"{time.strftime('%Y%m%dT%H%M%S')}-s{seed}"
+    root = Path(".data/simulations") / run
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    print(f"1. Kafka and a sandbox for this run: {root}/hub.yaml (topics sim-{run}.*)", flush=True)
+    config = load_config(_sandbox(config_path, run, root))
+
+    plan = plan_season(pilgrims, seed, Anomalies.parse(anomalies), SEASON_START, config.keyer())
+    clock = SimClock(plan.start)
+    print(
+        f"2. Season planned: {pilgrims} pilgrims, seed {seed}, from {plan.start:%Y-%m-%d} "
+        f"({time.monotonic() - started:.1f}s)",
+        flush=True,
+    )
+
+    hub = Hub(config)
+    hub.start_router()
+    hub.start_transports()
+    hub.start_journey(clock=clock.now)
+    server = hub.server()
+    threading.Thread(target=server.run, name="http", daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{config.http.port}"
+    http: dict[str, tuple[str, str]] = {}
+    inboxes: dict[str, Path] = {}
+    for connector in config.connector_configs():
+        kind = getattr(connector, "type", "")
+        if isinstance(connector.transport, HttpTransport) and kind in DEMO_KEYS:
+            http[kind] = (connector.transport.path, DEMO_KEYS[kind])
+        elif isinstance(connector.transport, FileDropTransport):
+            inboxes[kind] = Path(connector.transport.directory)
+    print(
+        f"3. Hub up: HTTP {base}, inboxes {', '.join(sorted(inboxes))}, "
+        f"{len(hub.workers)} subscriptions, journey service on the simulated clock",
+        flush=True,
+    )
+
+    def idle(timeout_s: float = 600) -> None:
+        """Inboxes empty, journey service and every router worker caught up (three checks in a row)."""
+        deadline = time.monotonic() + timeout_s
+        streak = 0
+        while time.monotonic() < deadline and streak < 3:
+            busy = any(p.is_file() for d in inboxes.values() if d.is_dir() for p in d.iterdir())
+            consumers = [w.consumer for w in hub.workers]
+            consumers.append(hub.journey.consumer if hub.journey else None)
+            try:
+                lagging = any(c is None or not c.assignment() or c.lag() for c in consumers)
+            except Exception:
+                lagging = True
+            busy = busy or lagging or any(w.busy for w in hub.workers)
+            streak = 0 if busy else streak + 1
+            time.sleep(0.5)
+
+    print("4. The simulator delivers the season through the connectors' transports:", flush=True)
+    result = run_season(
+        plan,
+        Targets(base, http, inboxes),
+        clock,
+        rate=rate,
+        progress=lambda line: print("   " + line, flush=True),
+        wait_idle=idle,
+    )
+    print(
+        f"   clock moved to {result.final_clock:%Y-%m-%d}: every deadline has passed; waiting for alerts ...",
+        flush=True,
+    )
+    time.sleep(2)
+    idle()
+
+    truth = root / "ground-truth.jsonl"
+    write_ground_truth(plan, truth, result.final_clock)
+    expected = expected_alerts(plan, result.final_clock)
+    settings = config.kafka.client_settings("hub-simulate")
+    raised: dict[str, set[str]] = {}
+    raised_count: Counter[str] = Counter()
+    for record in read_to_end(settings, config.kafka.topics.events):
+        if (record.header("ce_type") or b"").endswith(b".JourneyAlertRaised"):
+            _, event = hub.codec.decode(record.value or b"")
+            raised.setdefault(event["envelope"]["pilgrim_key"], set()).add(event["alert_type"])
+            raised_count[event["alert_type"]] += 1
+    wall = time.monotonic() - started
+
+    events = _metric(EVENTS, "agency")
+    rejections = _metric(REJECTIONS, "agency")
+    deliveries = _metric(DELIVERIES, "subscriber", "outcome")
+    print()
+    print(
+        f"Summary: {pilgrims} pilgrims, {sum(events.values()):.0f} events accepted, wall time {wall:.0f}s "
+        f"(delivery {result.wall_seconds:.0f}s)"
+    )
+    print("  events per agency      " + ", ".join(f"{a} {n:.0f}" for (a,), n in sorted(events.items())))
+    print("  rejected (quarantined) " + ", ".join(f"{a} {n:.0f}" for (a,), n in sorted(rejections.items())))
+    for sub in hub.subscriptions.subscriptions:
+        got = deliveries.get((sub.id, "delivered"), 0)
+        filtered = deliveries.get((sub.id, "filtered"), 0)
+        dead = deliveries.get((sub.id, "dead_lettered"), 0)
+        print(f"  delivered to {sub.id:26} {got:7.0f}  (filtered out {filtered:.0f}, dead letters {dead:.0f})")
+    types = sorted({t for v in expected.values() for t in v} | {t for v in raised.values() for t in v})
+    exact = True
+    print("  alerts           raised  expected  true+  false+  missed  precision  recall")
+    for alert_type in types:
+        wanted = {k for k, v in expected.items() if alert_type in v}
+        found = {k for k, v in raised.items() if alert_type in v}
+        tp, fp, fn = len(wanted & found), len(found - wanted), len(wanted - found)
+        exact = exact and fp == 0 and fn == 0 and raised_count[alert_type] == len(found)
+        precision = tp / (tp + fp) if tp + fp else 1.0
+        recall = tp / (tp + fn) if tp + fn else 1.0
+        print(
+            f"  {alert_type:24} {raised_count[alert_type]:6} {len(wanted):9} {tp:6} {fp:7} {fn:7} "
+            f"{precision:10.3f} {recall:7.3f}"
+        )
+    example = next((k for k, v in sorted(raised.items()) if v), next(iter(expected), ""))
+    print(f"  ground truth           {truth}")
+    print(f"  a pilgrim's journey    .venv/bin/hub --config {root}/hub.yaml journey {example}")
+    print(f"  metrics                {base}/metrics (while the hub runs; `hub run` serves them too)")
+    print(
+        "  result                 "
+        + ("OK: the alerts match the ground truth exactly" if exact else "MISMATCH: see precision/recall above")
+    )
+    (root / "summary.json").write_text(
+        json.dumps(
+            {
+                "pilgrims": pilgrims,
+                "seed": seed,
+                "wall_seconds": round(wall, 1),
+                "events": {a: n for (a,), n in events.items()},
+                "alerts": {t: raised_count[t] for t in types},
+                "exact": exact,
+            },
+            indent=2,
+        )
+    )
+    server.should_exit = True
+    hub.close()
+    if not keep:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    return 0 if exact else 1

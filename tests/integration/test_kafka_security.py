@@ -87,6 +87,9 @@ def test_scram_clients_produce_and_consume_and_wrong_passwords_are_refused(
     consumer.close()
     assert [r.value for r in got] == [b"over scram"]
 
-    with pytest.raises((AuthenticationFailed, KafkaUnavailable)):
+    def send_with_a_wrong_password() -> None:
         bad = Producer(scram(scram_broker, user, "wrong-password"))
         bad.send(topic, b"must not land").wait(timeout_s=5)
+
+    with pytest.raises((AuthenticationFailed, KafkaUnavailable)):
+        send_with_a_wrong_password()

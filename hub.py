@@ -354,6 +354,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return run_simulation(args.pilgrims, args.rate, args.seed, args.anomalies, config_path=args.config)
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    """A steady season for ``--minutes`` at ``--rate`` events/s, sampling RSS and lag."""
+    from demo.season import run_simulation
+
+    pilgrims = max(100, int(args.minutes * 60 * args.rate / 11))  # ~11 events per pilgrim's journey
+    return run_simulation(
+        pilgrims, args.rate, args.seed, args.anomalies, config_path=args.config, monitor_seconds=args.sample_seconds
+    )
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.catalogue import CatalogueError, SchemaCatalogue, load_sources, stale_subjects
 
@@ -568,6 +578,14 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--anomalies", default="", help="e.g. overstay=0.03,no_show=0.02 (default rates otherwise)")
     sim.set_defaults(func=cmd_simulate)
+
+    soak = sub.add_parser("soak", help="a steady simulated season for N minutes; RSS and lag sampled")
+    soak.add_argument("--minutes", type=float, default=30)
+    soak.add_argument("--rate", type=float, default=200.0, help="events/s offered")
+    soak.add_argument("--seed", type=int, default=11)
+    soak.add_argument("--anomalies", default="")
+    soak.add_argument("--sample-seconds", type=float, default=15.0)
+    soak.set_defaults(func=cmd_soak)
 
     s = sub.add_parser("schemas", help="schema catalogue")
     s.add_argument("action", choices=["register", "check"])

@@ -85,8 +85,70 @@ def _metric(metric: Any, *labels: str) -> dict[tuple[str, ...], float]:
     return totals
 
 
+def _rss_bytes() -> int:
+    """Resident set size of this process (all hub components run in it), from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Monitor:
+    """Samples RSS and the consumers' lag every ``interval`` seconds while a season runs (the soak)."""
+
+    def __init__(self, hub: Any, interval: float) -> None:
+        self.hub = hub
+        self.interval = interval
+        self.samples: list[dict[str, float]] = []
+        self.stop = threading.Event()
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._run, name="monitor", daemon=True)
+
+    def _lag(self) -> float:
+        consumers = [w.consumer for w in self.hub.workers] + [self.hub.journey.consumer if self.hub.journey else None]
+        total = 0
+        for consumer in consumers:
+            try:
+                total += consumer.lag() if consumer is not None else 0
+            except Exception:
+                pass
+        return float(total)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.samples.append(
+                {"t": round(time.monotonic() - self.started, 1), "rss_mb": _rss_bytes() / 2**20, "lag": self._lag()}
+            )
+
+    def report(self, warmup_fraction: float = 0.2) -> dict[str, float]:
+        """RSS growth after warm-up and the lag trend (second half vs first half of the samples)."""
+        samples = self.samples[int(len(self.samples) * warmup_fraction) :] or self.samples
+        if not samples:
+            return {}
+        first, last = samples[0]["rss_mb"], samples[-1]["rss_mb"]
+        half = len(samples) // 2 or 1
+        lag_first = sum(x["lag"] for x in samples[:half]) / half
+        lag_second = sum(x["lag"] for x in samples[half:]) / max(1, len(samples) - half)
+        return {
+            "samples": len(self.samples),
+            "rss_start_mb": round(first, 1),
+            "rss_end_mb": round(last, 1),
+            "rss_peak_mb": round(max(x["rss_mb"] for x in samples), 1),
+            "rss_growth_pct": round(100 * (last - first) / first, 2),
+            "lag_mean_first_half": round(lag_first, 1),
+            "lag_mean_second_half": round(lag_second, 1),
+            "lag_max": max(x["lag"] for x in samples),
+        }
+
+
 def run_simulation(
-    pilgrims: int, rate: float, seed: int, anomalies: str, config_path: Path | None = None, keep: bool = True
+    pilgrims: int,
+    rate: float,
+    seed: int,
+    anomalies: str,
+    config_path: Path | None = None,
+    keep: bool = True,
+    monitor_seconds: float = 0.0,
 ) -> int:
     from config import load_config
     from connectors.base import FileDropTransport, HttpTransport
@@ -150,6 +212,9 @@ def run_simulation(
             streak = 0 if busy else streak + 1
             time.sleep(0.5)
 
+    monitor = Monitor(hub, monitor_seconds) if monitor_seconds else None
+    if monitor:
+        monitor.thread.start()
     print("4. The simulator delivers the season through the connectors' transports:", flush=True)
     result = run_season(
         plan,
@@ -166,6 +231,11 @@ def run_simulation(
     time.sleep(2)
     idle()
 
+    soak: dict[str, float] = {}
+    if monitor:
+        monitor.stop.set()
+        soak = monitor.report()
+        (root / "soak.json").write_text(json.dumps({"report": soak, "samples": monitor.samples}, indent=1))
     truth = root / "ground-truth.jsonl"
     write_ground_truth(plan, truth, result.final_clock)
     expected = expected_alerts(plan, result.final_clock)
@@ -209,6 +279,12 @@ def run_simulation(
             f"{precision:10.3f} {recall:7.3f}"
         )
     example = next((k for k, v in sorted(raised.items()) if v), next(iter(expected), ""))
+    if soak:
+        print(
+            f"  soak                   RSS {soak['rss_start_mb']} -> {soak['rss_end_mb']} MB after warm-up "
+            f"({soak['rss_growth_pct']:+}%), lag mean {soak['lag_mean_first_half']} then "
+            f"{soak['lag_mean_second_half']} (max {soak['lag_max']:.0f}); samples in {root}/soak.json"
+        )
     print(f"  ground truth           {truth}")
     print(f"  a pilgrim's journey    .venv/bin/hub --config {root}/hub.yaml journey {example}")
     print(f"  metrics                {base}/metrics (while the hub runs; `hub run` serves them too)")

@@ -11,6 +11,7 @@ The run's config and ground truth stay in ``.data/simulations/<run>/`` for ``hub
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -108,10 +109,8 @@ class Monitor:
         consumers = [w.consumer for w in self.hub.workers] + [self.hub.journey.consumer if self.hub.journey else None]
         total = 0
         for consumer in consumers:
-            try:
+            with contextlib.suppress(Exception):  # a rebalance: skip this sample's share
                 total += consumer.lag() if consumer is not None else 0
-            except Exception:
-                pass
         return float(total)
 
     def _run(self) -> None:

@@ -73,6 +73,55 @@ class LocalBroker:
         return f"127.0.0.1:{self.sasl_port}"
 
     @property
+    def tls_port(self) -> int:
+        """A third listener, SASL_SSL (SCRAM over TLS), with a certificate from a local CA."""
+        return self.controller_port + 2
+
+    @property
+    def tls_bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """PEM of the local CA that signed the broker's certificate (clients trust it)."""
+        return self.home / "tls" / "ca.pem"
+
+    def _ensure_tls(self) -> str:
+        """Create (once) a local CA and a broker keystore for 127.0.0.1 with the JDK's keytool."""
+        tls = self.home / "tls"
+        password_file = tls / "store-password"
+        if (tls / "broker.p12").exists() and password_file.exists() and self.ca_file.exists():
+            return password_file.read_text().strip()
+        shutil.rmtree(tls, ignore_errors=True)
+        tls.mkdir(parents=True)
+        password = base64.urlsafe_b64encode(os.urandom(18)).decode()
+        password_file.write_text(password)
+        password_file.chmod(0o600)
+        java = Path(self.java())
+        keytool = str(java.with_name("keytool"))
+        san = "SAN=ip:127.0.0.1,dns:localhost"
+        steps = [
+            ["-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=pilgrim-hub-local-ca",
+             "-ext", "bc:c", "-validity", "3650", "-keystore", "ca.p12", "-storetype", "PKCS12"],
+            ["-exportcert", "-rfc", "-alias", "ca", "-keystore", "ca.p12", "-file", "ca.pem"],
+            ["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=localhost",
+             "-ext", san, "-validity", "3650", "-keystore", "broker.p12", "-storetype", "PKCS12"],
+            ["-certreq", "-alias", "broker", "-keystore", "broker.p12", "-file", "broker.csr"],
+            ["-gencert", "-alias", "ca", "-keystore", "ca.p12", "-infile", "broker.csr", "-outfile", "broker.pem",
+             "-rfc", "-ext", san, "-validity", "3650"],
+            ["-importcert", "-alias", "ca", "-file", "ca.pem", "-keystore", "broker.p12", "-noprompt"],
+            ["-importcert", "-alias", "broker", "-file", "broker.pem", "-keystore", "broker.p12", "-noprompt"],
+        ]
+        for step in steps:
+            result = subprocess.run(  # noqa: S603
+                [keytool, *step, "-storepass", password, "-keypass", password],
+                cwd=tls, capture_output=True, text=True, check=False,
+            )
+            if result.returncode != 0:
+                raise LocalBrokerError(f"keytool {step[0]} failed: {result.stdout}{result.stderr}")
+        return password
+
+    @property
     def lib(self) -> Path:
         return self.home / "lib"
 
@@ -147,6 +196,7 @@ class LocalBroker:
 
     def _write_config(self) -> Path:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        store_password = self._ensure_tls()
         props = self.home / "server.properties"
         props.write_text(
             "\n".join(
@@ -156,13 +206,21 @@ class LocalBroker:
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port},"
-                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
+                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},SASL_SSL://127.0.0.1:{self.tls_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
+                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port},SASL_SSL://127.0.0.1:{self.tls_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
-                    "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                    "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+                    f"ssl.keystore.location={self.home / 'tls' / 'broker.p12'}",
+                    "ssl.keystore.type=PKCS12",
+                    f"ssl.keystore.password={store_password}",
+                    f"ssl.key.password={store_password}",
+                    "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
                     "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
                     "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config="
                     "org.apache.kafka.common.security.scram.ScramLoginModule required;",
@@ -184,6 +242,7 @@ class LocalBroker:
                 ]
             )
         )
+        props.chmod(0o600)  # holds the local keystore's password
         (self.home / "log4j2.properties").write_text(
             "\n".join(
                 [

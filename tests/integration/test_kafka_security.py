@@ -30,8 +30,8 @@ def scram_broker(kafka_bootstrap: str) -> LocalBroker:
     broker = LocalBroker.from_env(port=int(kafka_bootstrap.rsplit(":", 1)[1]))
     if not broker.status().startswith("running"):
         pytest.skip("tests run on a testcontainers broker")
-    if not _open(broker.sasl_port):
-        pytest.fail("the local broker has no SCRAM listener: restart it (hub kafka down && hub kafka up)")
+    if not (_open(broker.sasl_port) and _open(broker.tls_port)):
+        pytest.fail("the local broker has no SCRAM/TLS listeners: restart it (hub kafka down && hub kafka up)")
     return broker
 
 
@@ -93,3 +93,48 @@ def test_scram_clients_produce_and_consume_and_wrong_passwords_are_refused(
 
     with pytest.raises((AuthenticationFailed, KafkaUnavailable)):
         send_with_a_wrong_password()
+
+
+def test_scram_over_tls_with_the_local_ca(scram_broker: LocalBroker, kafka_bootstrap: str, unique: str) -> None:
+    user, password = f"hub-tls-{unique}", secrets.token_urlsafe(16)
+    admin = Admin(ClientSettings(kafka_bootstrap))
+    try:
+        admin.upsert_scram_user(user, password)
+        topic = f"t{unique}.tls"
+        admin.ensure_topics([TopicSpec(topic, 1)])
+    finally:
+        admin.close()
+    settings = ClientSettings(
+        scram_broker.tls_bootstrap_servers,
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username=user,
+        sasl_password=password,
+        ssl_cafile=str(scram_broker.ca_file),
+        bootstrap_timeout_ms=5_000,
+    )
+    producer = None
+    for _ in range(20):
+        try:
+            producer = Producer(settings)
+            break
+        except StreamingError:
+            time.sleep(0.5)
+    assert producer is not None, "SASL_SSL client could not connect"
+    assert producer.send(topic, b"over tls", b"k").wait().offset == 0
+    producer.close()
+
+    def without_the_ca() -> None:  # a client that does not trust the local CA is refused
+        Producer(
+            ClientSettings(
+                scram_broker.tls_bootstrap_servers,
+                security_protocol="SASL_SSL",
+                sasl_mechanism="SCRAM-SHA-512",
+                sasl_username=user,
+                sasl_password=password,
+                bootstrap_timeout_ms=3_000,
+            )
+        ).send(topic, b"x").wait(timeout_s=3)
+
+    with pytest.raises(StreamingError):
+        without_the_ca()

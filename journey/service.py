@@ -67,6 +67,8 @@ from streaming.kafka import (
     Record,
     StreamingError,
     TopicSpec,
+    batch_start,
+    next_offsets,
     read_to_end,
 )
 
@@ -100,18 +102,6 @@ class JourneyTopics:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _batch_start(records: Sequence[Record]) -> dict[tuple[str, int], int]:
-    start: dict[tuple[str, int], int] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        start[key] = min(start.get(key, record.offset), record.offset)
-    return start
-
-
-def _next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
-    return {(r.topic, r.partition): r.offset + 1 for r in records}
 
 
 @dataclass
@@ -284,7 +274,7 @@ class JourneyService:
             except StreamingError as exc:
                 logger.warning("journey service: %s; re-reading the batch", exc)
                 self._unschedule_batch()
-                self.consumer.seek(_batch_start(records))
+                self.consumer.seek(batch_start(records))
                 stop.wait(1.0)
 
     def start(self, stop: threading.Event) -> threading.Thread:
@@ -320,7 +310,7 @@ class JourneyService:
             for key, journey in batch.journeys.items():
                 producer.send(self.topics.journeys, journey.to_json().encode(), key.encode())
             if records:
-                producer.send_offsets(self.consumer, _next_offsets(records))
+                producer.send_offsets(self.consumer, next_offsets(records))
             producer.commit()
         except StreamingError as exc:
             what = f"{len(records)} events, {len(batch.alerts)} alerts"

@@ -63,6 +63,8 @@ from streaming.kafka import (
     Producer,
     Record,
     StreamingError,
+    batch_start,
+    next_offsets,
 )
 
 logger = logging.getLogger(__name__)
@@ -136,18 +138,6 @@ def _event_type(record: Record, codec: Codec) -> str:
     if ce_type is not None:
         return ce_type.decode().rsplit(".", 1)[-1]
     return codec.catalogue.by_id(Codec.schema_id(record.value or b"")).subject.rsplit(".", 1)[-1]
-
-
-def _batch_start(records: Sequence[Record]) -> dict[tuple[str, int], int]:
-    start: dict[tuple[str, int], int] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        start[key] = min(start.get(key, record.offset), record.offset)
-    return start
-
-
-def _next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
-    return {(r.topic, r.partition): r.offset + 1 for r in records}
 
 
 Send = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
@@ -305,7 +295,7 @@ class SubscriberWorker:
     def rewind(self, records: Sequence[Record]) -> None:
         """After a failed batch: read it again."""
         assert self.consumer is not None
-        self.consumer.seek(_batch_start(records))
+        self.consumer.seek(batch_start(records))
 
     def _report_lag(self) -> None:
         now = time.monotonic()
@@ -378,7 +368,7 @@ class KafkaTargetWorker(SubscriberWorker):
             producer.begin()
             for send in sends:
                 producer.send(*send)
-            producer.send_offsets(self.consumer, _next_offsets(records))
+            producer.send_offsets(self.consumer, next_offsets(records))
             producer.commit()
         except StreamingError as exc:
             self._recover(exc)
@@ -405,7 +395,7 @@ class KafkaTargetWorker(SubscriberWorker):
             self._producer()
         except StreamingError as exc:
             logger.warning("subscriber %s: producer not ready (%s); re-reading the batch", self.sub.id, exc)
-            self.consumer.seek(_batch_start(records))
+            self.consumer.seek(batch_start(records))
             return
         self.consumer.seek_to_committed()
 
@@ -467,7 +457,7 @@ class WebhookWorker(SubscriberWorker):
         pending.extend(self.producer.send(*send) for send in self.audit_records(audits))
         for delivery in pending:
             delivery.wait()
-        self.consumer.commit(_next_offsets(records))
+        self.consumer.commit(next_offsets(records))
 
     def _deliver_with_retries(self, record: Record, event_id: str, projected: dict[str, Any]) -> Send | None:
         """None when delivered; the dead-letter send otherwise (permanent failure or budget spent)."""

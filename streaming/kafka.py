@@ -119,6 +119,20 @@ class Written:
     offset: int
 
 
+def batch_start(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    """The first offset of ``records`` per (topic, partition): where to seek to read a batch again."""
+    start: dict[tuple[str, int], int] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        start[key] = min(start.get(key, record.offset), record.offset)
+    return start
+
+
+def next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    """The offsets to commit once ``records`` are done, per (topic, partition)."""
+    return {(r.topic, r.partition): r.offset + 1 for r in records}
+
+
 class Delivery:
     """A produce in flight; :meth:`wait` blocks until the cluster acknowledges it."""
 

@@ -16,16 +16,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
 from config import HubConfig, load_config
 from hub import Hub
 from streaming.kafka import ClientSettings, read_to_end
 from streaming.local_broker import LocalBroker
+from tests.faults.sandbox import write_config
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -51,40 +50,6 @@ def registrations(batch: int, size: int) -> bytes:
         for i in range(size)
     ]
     return json.dumps({"operator_code": "OP-1", "registrations": rows}).encode()
-
-
-def write_config(tmp_path: Path, bootstrap: str, run: str, connectors: list[dict[str, Any]]) -> Path:
-    (tmp_path / "subscriptions.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "subscriptions": [
-                    {
-                        "id": "ops",
-                        "agency": "ministry",
-                        "event_types": ["PilgrimRegistered"],
-                        "target": {"kind": "kafka", "topic": f"f{run}.deliver"},
-                    }
-                ]
-            }
-        )
-    )
-    config = {
-        "mode": "development",
-        "kafka": {
-            "bootstrap_servers": bootstrap,
-            "partitions": 3,
-            "topics": {
-                name: f"f{run}.{name}"
-                for name in ("events", "quarantine", "dead_letter", "replay", "audit", "schemas", "checkpoints")
-            },
-        },
-        "identity": {"pilgrim_key_secret": "fault-test-secret-0123456789"},
-        "router": {"group_id": f"f{run}.router", "subscriptions_file": "subscriptions.yaml"},
-        "connectors": connectors,
-    }
-    path = tmp_path / "hub.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def test_connector_killed_during_file_drops_resumes_without_loss_or_repeat(

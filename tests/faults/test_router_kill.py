@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from schemas.catalogue import SchemaCatalogue
 from schemas.codec import Codec
 from streaming.kafka import Admin, ClientSettings, Consumer, Producer, TopicSpec
+from tests.faults.sandbox import write_config
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -69,38 +69,6 @@ def event(pilgrim: int, seq: int) -> dict[str, Any]:
     }
 
 
-def write_config(tmp_path: Path, bootstrap: str, run: str) -> Path:
-    subs = {
-        "subscriptions": [
-            {
-                "id": "ops",
-                "agency": "ministry",
-                "event_types": ["PilgrimRegistered"],
-                "projection": {"fields": ["registration_id", "pilgrim.nationality"]},
-                "target": {"kind": "kafka", "topic": f"f{run}.deliver"},
-            }
-        ]
-    }
-    (tmp_path / "subscriptions.yaml").write_text(yaml.safe_dump(subs))
-    config = {
-        "mode": "development",
-        "kafka": {
-            "bootstrap_servers": bootstrap,
-            "partitions": 3,
-            "topics": {
-                name: f"f{run}.{name}"
-                for name in ("events", "quarantine", "dead_letter", "replay", "audit", "schemas", "checkpoints")
-            },
-        },
-        "identity": {"pilgrim_key_secret": "fault-test-secret-0123456789"},
-        "router": {"group_id": f"f{run}.router", "subscriptions_file": "subscriptions.yaml"},
-        "connectors": [],
-    }
-    path = tmp_path / "hub.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def start_router(config: Path, log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 - the child writes to it until killed
     return subprocess.Popen(
@@ -113,7 +81,9 @@ def start_router(config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 def test_router_killed_repeatedly_loses_and_duplicates_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:8]
-    config = write_config(tmp_path, kafka_bootstrap, run)
+    config = write_config(
+        tmp_path, kafka_bootstrap, run, projection={"fields": ["registration_id", "pilgrim.nationality"]}
+    )
     settings = ClientSettings(kafka_bootstrap)
     admin = Admin(settings)
     admin.ensure_topics([TopicSpec(f"f{run}.events", 3), TopicSpec(f"f{run}.deliver", 3)])

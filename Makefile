@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install promtool demo tour season test check lint unit integration faults bench-parse bench-router kafka-up kafka-down clean
+.PHONY: install promtool demo tour season test check lint unit integration faults bench bench-quick bench-profile bench-parse bench-router kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,16 @@ integration: install
 faults: install
 	HUB_FAULTS_SCALE=full $(BIN)/pytest -m faults -s
 
+## bench: the benchmark suite (Kafka perf tools, passthroughs, Quix Streams, the router; latency) -> bench/results/latest.md
+bench: install
+	$(BIN)/python -m bench.suite
+
+bench-quick: install
+	$(BIN)/python -m bench.suite --quick
+
+bench-profile: install
+	$(BIN)/python -m bench.profile_router
+
 ## bench-parse: parse throughput per connector against its bare parser/tokenizer (no Kafka)
 bench-parse: install
 	for b in bench_paxlst bench_airlines bench_immigration bench_ota bench_hotels bench_operators; do \
@@ -69,4 +79,4 @@ kafka-down: install
 
 clean:
 	-$(BIN)/hub kafka down
-	rm -rf $(VENV) .kafka .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench .kafka .pytest_cache .mypy_cache .ruff_cache

@@ -18,37 +18,18 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.workload import NATIONALITIES, event  # shared with the suite (bench/suite.py)
 from router.engine import DELIVERIES, RouterTopics, build_worker
 from router.subscriptions import Subscription
 from schemas.catalogue import SchemaCatalogue
 from schemas.codec import Codec
 from streaming.kafka import Admin, ClientSettings, Producer, TopicSpec
 from streaming.local_broker import LocalBroker
-
-NATIONALITIES = ["IDN", "PAK", "EGY", "TUR", "MYS", "IND", "BGD", "NGA"]
-
-
-def event(i: int) -> dict[str, object]:
-    now = datetime.now(UTC)
-    return {
-        "envelope": {
-            "event_id": str(uuid.uuid4()), "event_type": "PilgrimRegistered", "occurred_at": now, "ingested_at": now,
-            "source": {"agency": "operators", "connector": "bench", "position": f"bench#{i}"},
-            "pilgrim_key": f"pk_{i:032x}", "trace_id": uuid.uuid4().hex,
-        },
-        "registration_id": f"R-{i}", "operator_code": "OP-1001", "agent_code": "AG-1", "group_id": f"G-{i // 40}",
-        "season": "umrah",
-        "pilgrim": {"surname": "SURNAME", "given_names": "GIVEN NAMES", "sex": "F", "birth_date": date(1970, 1, 1),
-                    "nationality": NATIONALITIES[i % len(NATIONALITIES)], "passport_number": f"X{i:08d}",
-                    "passport_expiry": date(2030, 1, 1), "issuing_state": None},
-        "planned_arrival": date(2026, 12, 1), "planned_departure": date(2026, 12, 15), "housing": "MAK-0001",
-        "mobile": None,
-    }
 
 
 def subscription(index: int, run: str) -> Subscription:

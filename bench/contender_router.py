@@ -1,0 +1,105 @@
+"""Contender: the hub's router on the suite's routing job (runs in the hub's own venv).
+
+One :class:`router.engine.KafkaTargetWorker` per subscription, started by
+:class:`router.engine.RouterService` exactly as ``hub.py`` does: each worker has its own consumer
+group and thread, decodes every event, applies its filter and projection, encodes with its derived
+schema and writes deliveries, audit records and offsets in one Kafka transaction per polled batch.
+
+Measured in this process: events handled per second (an event counts once every subscription has
+decided on it: the sum of records seen by the workers' ``select``, divided by the subscriptions),
+CPU seconds per event (``time.process_time``, all threads) and peak RSS. ``--mode drain`` times the
+preloaded backlog with :class:`bench.workload.DrainMeter`; ``--mode live`` routes until SIGTERM
+(the suite's latency runs) and reports the CPU it used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import kafka
+
+from bench.workload import MASK_KEY, DrainMeter, Workload, contender_parser, emit, until_terminated
+from router.engine import DeadLetter, DerivedSchemas, RouterService, RouterTopics, SubscriberWorker, build_worker
+from router.subscriptions import Subscription
+from schemas.catalogue import SchemaCatalogue
+from schemas.codec import Codec
+from streaming.kafka import ClientSettings, Record
+
+
+def count_selections(worker: SubscriberWorker, seen: list[int], delivered: list[int], index: int) -> None:
+    """Wrap the worker's ``select`` (called once per record) to count records and deliveries."""
+    select: Callable[[Record], Any] = worker.select
+
+    def counted(record: Record) -> Any:
+        selected = select(record)
+        seen[index] += 1
+        if selected is not None and not isinstance(selected, DeadLetter):
+            delivered[index] += 1
+        return selected
+
+    worker.select = counted  # type: ignore[method-assign]
+
+
+def main() -> int:
+    started = time.perf_counter()
+    parser = contender_parser(__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--ready-timeout-s", type=float, default=45.0,
+                        help="measure anyway when some workers have not consumed after this long")
+    args = parser.parse_args()
+    workload = Workload(args.size, args.subscriptions, args.fanout)
+    settings = ClientSettings(args.bootstrap, client_id="bench-router")
+    codec = Codec(SchemaCatalogue())
+    prefix = args.aux_prefix
+    topics = RouterTopics(args.source, f"{prefix}.replay", f"{prefix}.dlq", f"{prefix}.audit", f"{prefix}.schemas")
+    subscriptions = [Subscription.model_validate(spec)
+                     for spec in workload.specs(lambda j: args.target_format.format(j=j))]
+    derived = DerivedSchemas()
+    workers = [build_worker(sub, settings, args.group, codec, topics, MASK_KEY, instance="0", derived=derived)
+               for sub in subscriptions]
+    n = len(workers)
+    seen, delivered = [0] * n, [0] * n
+    for index, worker in enumerate(workers):
+        count_selections(worker, seen, delivered, index)
+
+    def progress() -> tuple[float, float, bool]:
+        return sum(seen) / n, float(sum(delivered)), all(seen)
+
+    stop = until_terminated()
+    threads = RouterService(workers).start(stop)
+    result: dict[str, Any] = {"contender": "router", "client": f"kafka-python {kafka.__version__}",
+                              "workload": workload.name, "mode": args.mode, "threads": len(threads)}
+    if args.mode == "drain":
+        def waiting() -> str:
+            idle = [w.sub.id for w, count in zip(workers, seen, strict=True) if not count]
+            return f"{n - len(idle)}/{n} started; not yet: {', '.join(idle[:10])}"
+
+        meter = DrainMeter(progress, args.total, args.warmup_s, args.window_s, args.windows, timeout_s=600,
+                           waiting=waiting, ready_timeout_s=args.ready_timeout_s)
+        result |= meter.run(stop).summary()
+    else:
+        cpu0 = time.process_time()
+        while not stop.wait(0.2):
+            pass
+        result |= {"events": progress()[0], "deliveries": progress()[1], "cpu_s": time.process_time() - cpu0}
+    result["process_s"] = round(time.perf_counter() - started, 2)
+    emit(result)
+    stop.set()  # each worker finishes (commits) its batch, then closes its consumer and producer
+    deadline = time.monotonic() + 15
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        print("workers still closing after 15s; exiting", file=sys.stderr, flush=True)
+        os._exit(0)  # stuck consumers would hold the interpreter's exit
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -510,9 +510,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from router.dlq import audit_trail
 
     config = load_config(args.config)
-    key = args.pilgrim_key
-    if args.passport:
-        key = config.keyer().key(args.pilgrim_key, args.passport)
+    key = _pilgrim_key(config, args)
     trail = audit_trail(config.kafka.client_settings("hub-audit"), config.kafka.topics.audit, key)
     for entry in trail:
         print(json.dumps(entry))
@@ -520,12 +518,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pilgrim_key(config: Any, args: argparse.Namespace) -> str:
+    """The key given, or the one derived from nationality + ``--passport``."""
+    key: str = config.keyer().key(args.pilgrim_key, args.passport) if args.passport else args.pilgrim_key
+    return key
+
+
+def _add_pilgrim_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pilgrim_key", help="pilgrim key, or a nationality when --passport is given")
+    parser.add_argument("--passport", help="derive the key from nationality + passport number")
+
+
 def cmd_journey(args: argparse.Namespace) -> int:
     from config import load_config
     from journey.api import format_journey, load_journey
 
     config = load_config(args.config)
-    key = config.keyer().key(args.pilgrim_key, args.passport) if args.passport else args.pilgrim_key
+    key = _pilgrim_key(config, args)
     doc = load_journey(
         config.kafka.client_settings("hub-cli"), config.journey.journeys_topic, key, config.journey.thresholds
     )
@@ -618,14 +627,12 @@ def parser() -> argparse.ArgumentParser:
     dlq.set_defaults(func=cmd_dlq)
 
     journey = sub.add_parser("journey", help="a pilgrim's journey: which agency reported what, when; open alerts")
-    journey.add_argument("pilgrim_key", help="pilgrim key, or a nationality when --passport is given")
-    journey.add_argument("--passport", help="derive the key from nationality + passport number")
+    _add_pilgrim_arguments(journey)
     journey.add_argument("--json", action="store_true", help="the whole document as JSON")
     journey.set_defaults(func=cmd_journey)
 
     audit = sub.add_parser("audit", help="who received which fields about a pilgrim, when")
-    audit.add_argument("pilgrim_key", help="pilgrim key, or a nationality when --passport is given")
-    audit.add_argument("--passport", help="derive the key from nationality + passport number")
+    _add_pilgrim_arguments(audit)
     audit.set_defaults(func=cmd_audit)
     return p
 

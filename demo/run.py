@@ -60,17 +60,11 @@ def _per_agency() -> dict[str, tuple[int, int]]:
 
 
 def _demo_config(config_path: Path | None, inbox_root: Path) -> Any:
-    """The configured hub, on the local broker unless KAFKA_BOOTSTRAP_SERVERS says otherwise,
-    with the file-drop inboxes in a fresh folder."""
-    from config import HubConfig, load_config
-    from streaming.local_broker import LocalBroker
+    """The configured hub on the local broker, with the file-drop inboxes in a fresh folder."""
+    from config import HubConfig
+    from demo import local_config
 
-    config = load_config(config_path)
-    raw = config.model_dump(mode="json", exclude={"source"})
-    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        raw["kafka"]["bootstrap_servers"] = LocalBroker.from_env().up()
-    secret = config.identity.pilgrim_key_secret
-    raw["identity"]["pilgrim_key_secret"] = secret.get_secret_value() if secret else None
+    config, raw = local_config(config_path)
     for connector in raw["connectors"]:
         if connector["transport"]["kind"] == "filedrop":
             connector["transport"]["directory"] = str(inbox_root / connector["name"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import threading
 import time
@@ -41,15 +40,9 @@ def _free_port() -> int:
 
 def _sandbox(config_path: Path | None, run: str, root: Path) -> Path:
     """This run's hub.yaml: the configured hub, with topics, groups and inboxes of its own."""
-    from config import load_config
-    from streaming.local_broker import LocalBroker
+    from demo import local_config
 
-    base = load_config(config_path)
-    raw = base.model_dump(mode="json", exclude={"source"})
-    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        raw["kafka"]["bootstrap_servers"] = LocalBroker.from_env().up()
-    secret = base.identity.pilgrim_key_secret
-    raw["identity"]["pilgrim_key_secret"] = secret.get_secret_value() if secret else None
+    base, raw = local_config(config_path)
     raw["kafka"]["sasl_password"] = None  # from the environment again when the run's config is loaded
     raw["kafka"]["topics"] = {k: f"sim-{run}.{v}" for k, v in raw["kafka"]["topics"].items()}
     raw["journey"]["journeys_topic"] = f"sim-{run}.{raw['journey']['journeys_topic']}"

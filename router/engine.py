@@ -546,9 +546,6 @@ class RouterService:
                 stop.wait(2.0)
 
 
-__all__ = ["CodecError", "DerivedSchemas", "RouterService", "RouterTopics", "SubscriberWorker", "build_worker"]
-
-
 def read_derived_schemas(settings: ClientSettings, topic: str) -> dict[int, Any]:
     """Subscriber schemas published by routers, parsed, by id (what a subscriber needs to decode)."""
     from streaming.kafka import read_to_end

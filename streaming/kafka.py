@@ -133,6 +133,14 @@ def next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
     return {(r.topic, r.partition): r.offset + 1 for r in records}
 
 
+# The group coordinator no longer knows the consumer that sent these offsets.
+_REFUSED_MEMBER = (
+    kafka.errors.UnknownMemberIdError,
+    kafka.errors.IllegalGenerationError,
+    kafka.errors.FencedInstanceIdError,
+)
+
+
 class Delivery:
     """A produce in flight; :meth:`wait` blocks until the cluster acknowledges it."""
 
@@ -210,7 +218,12 @@ class Producer:
     def send_offsets(self, consumer: Consumer, offsets: Mapping[tuple[str, int], int]) -> None:
         """Add the consumer's next offsets to the open transaction (consume-transform-produce)."""
         converted = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
-        self._call(self._producer.send_offsets_to_transaction, converted, consumer._consumer.group_metadata())
+        try:
+            self._call(self._producer.send_offsets_to_transaction, converted, consumer._consumer.group_metadata())
+        except TransactionFailed as exc:
+            if isinstance(exc.__cause__, _REFUSED_MEMBER):
+                consumer.note_refused_offsets()
+            raise
 
     def commit(self) -> None:
         self._call(self._producer.commit_transaction)
@@ -264,12 +277,73 @@ class Consumer:
             "max_poll_interval_ms": max_poll_interval_ms,
             "allow_auto_create_topics": False,
         }
+        self._settings = settings
+        self._topics = list(topics)
+        self._config = config
+        self._session_timeout_s = session_timeout_ms / 1000
+        self._heartbeat_interval_s = config["heartbeat_interval_ms"] / 1000
+        self._heartbeat_off_since: float | None = None
+        self._membership_suspect = False
+        self.rejoins = 0
+        self._consumer = self._open()
+
+    def _open(self) -> Any:
         try:
-            self._consumer = kafka.KafkaConsumer(*topics, **config)
+            return kafka.KafkaConsumer(*self._topics, **self._config)
         except kafka.errors.KafkaError as exc:
-            raise _unavailable(settings, exc) from exc
+            raise _unavailable(self._settings, exc) from exc
+
+    def _membership_lost(self) -> str | None:
+        """Why this member has (or is about to have) dropped out of its group without knowing it.
+
+        kafka-python 3.0.12 can end a rebalance with its heartbeat switched off while it believes it
+        is a stable member (seen under CPU load when a rebalance follows the first one at once). The
+        broker then expires the member after the session timeout, and the consumer goes on fetching
+        while every transactional offset commit is refused as coming from an unknown member. Read from
+        the client's private state, so a client that changes it only disables the check."""
+        if self._membership_suspect:
+            return "the group refused this member's offsets"
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        heartbeat = getattr(coordinator, "heartbeat", None)
+        try:
+            if coordinator is None or heartbeat is None or not coordinator.stable():
+                self._heartbeat_off_since = None
+                return None
+            now = time.monotonic()
+            if getattr(coordinator, "_heartbeat_enabled", True):
+                self._heartbeat_off_since = None
+            elif self._heartbeat_off_since is None:
+                self._heartbeat_off_since = now
+            elif now - self._heartbeat_off_since > 3 * self._heartbeat_interval_s:
+                return f"heartbeat switched off for {now - self._heartbeat_off_since:.1f}s in a stable group"
+            silent = now - max(heartbeat.last_receive, heartbeat.last_reset)
+            if silent > self._session_timeout_s:
+                return f"no heartbeat answered for {silent:.0f}s (session timeout {self._session_timeout_s:.0f}s)"
+        except (AttributeError, TypeError):
+            return None
+        return None
+
+    def _rejoin(self, reason: str) -> None:
+        """Leave the group and join it again with a fresh client; positions restart from the
+        committed offsets, as after any rebalance."""
+        group = self._config["group_id"]
+        logger.warning("consumer group %s: %s; rejoining with a new consumer", group, reason)
+        with contextlib.suppress(Exception):
+            self._consumer.close(autocommit=False, timeout_ms=5_000)
+        self._consumer = self._open()
+        self._heartbeat_off_since = None
+        self._membership_suspect = False
+        self.rejoins += 1
+
+    def note_refused_offsets(self) -> None:
+        """The group coordinator refused offsets from this member (unknown member / generation):
+        the next :meth:`poll` rejoins."""
+        self._membership_suspect = True
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Record]:
+        reason = self._membership_lost()
+        if reason is not None:
+            self._rejoin(reason)
         try:
             batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         except kafka.errors.KafkaError as exc:
@@ -290,6 +364,8 @@ class Consumer:
         try:
             self._consumer.commit(converted)
         except kafka.errors.KafkaError as exc:
+            if isinstance(exc, (kafka.errors.CommitFailedError, *_REFUSED_MEMBER)):
+                self.note_refused_offsets()
             raise KafkaUnavailable(f"commit failed: {exc!r}") from exc
 
     def seek(self, positions: Mapping[tuple[str, int], int]) -> None:

@@ -151,6 +151,9 @@ class Hub:
             instance=self.config.router.instance,
             changelog_partitions=k.partitions,
             replication_factor=k.replication_factor,
+            forget_after_exit=(
+                datetime.timedelta(days=j.forget_after_exit_days) if j.forget_after_exit_days is not None else None
+            ),
             **extra,
         )
         self._threads.append(self.journey.start(self.stop))
@@ -359,8 +362,20 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from demo.season import run_simulation
 
     pilgrims = max(100, int(args.minutes * 60 * args.rate / 11))  # ~11 events per pilgrim's journey
+    # A steady state: arrivals over ~5 simulated days per minute, each group registered within 3 days of
+    # the 5 days before its flight, journeys forgotten a day after the exit, so that as many journeys
+    # begin as end each day once the first ones are over (about a quarter of the run).
     return run_simulation(
-        pilgrims, args.rate, args.seed, args.anomalies, config_path=args.config, monitor_seconds=args.sample_seconds
+        pilgrims,
+        args.rate,
+        args.seed,
+        args.anomalies,
+        config_path=args.config,
+        monitor_seconds=args.sample_seconds,
+        arrival_days=max(10, round(args.minutes * 5)),
+        registration_window_days=3,
+        journey={"forget_after_exit_days": 1},
+        warmup_fraction=0.25,
     )
 
 

@@ -38,7 +38,7 @@ def _free_port() -> int:
     return port
 
 
-def _sandbox(config_path: Path | None, run: str, root: Path) -> Path:
+def _sandbox(config_path: Path | None, run: str, root: Path, journey: dict[str, Any] | None = None) -> Path:
     """This run's hub.yaml: the configured hub, with topics, groups and inboxes of its own."""
     from demo import local_config
 
@@ -47,6 +47,7 @@ def _sandbox(config_path: Path | None, run: str, root: Path) -> Path:
     raw["kafka"]["topics"] = {k: f"sim-{run}.{v}" for k, v in raw["kafka"]["topics"].items()}
     raw["journey"]["journeys_topic"] = f"sim-{run}.{raw['journey']['journeys_topic']}"
     raw["journey"]["group_id"] = f"sim-{run}.journey"
+    raw["journey"].update(journey or {})
     raw["router"]["group_id"] = f"sim-{run}.router"
     raw["quarantine_dir"] = str(root / "quarantine")
     raw["http"]["port"] = _free_port()
@@ -141,6 +142,11 @@ def run_simulation(
     config_path: Path | None = None,
     keep: bool = True,
     monitor_seconds: float = 0.0,
+    *,
+    arrival_days: int | None = None,
+    registration_window_days: float | None = None,
+    journey: dict[str, Any] | None = None,
+    warmup_fraction: float = 0.2,
 ) -> int:
     from config import load_config
     from connectors.base import FileDropTransport, HttpTransport
@@ -155,9 +161,17 @@ def run_simulation(
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     print(f"1. Kafka and a sandbox for this run: {root}/hub.yaml (topics sim-{run}.*)", flush=True)
-    config = load_config(_sandbox(config_path, run, root))
+    config = load_config(_sandbox(config_path, run, root, journey))
 
-    plan = plan_season(pilgrims, seed, Anomalies.parse(anomalies), SEASON_START, config.keyer())
+    plan = plan_season(
+        pilgrims,
+        seed,
+        Anomalies.parse(anomalies),
+        SEASON_START,
+        config.keyer(),
+        arrival_days=arrival_days,
+        registration_window_days=registration_window_days,
+    )
     clock = SimClock(plan.start)
     print(
         f"2. Season planned: {pilgrims} pilgrims, seed {seed}, from {plan.start:%Y-%m-%d} "
@@ -226,7 +240,7 @@ def run_simulation(
     soak: dict[str, float] = {}
     if monitor:
         monitor.stop.set()
-        soak = monitor.report()
+        soak = monitor.report(warmup_fraction)
         (root / "soak.json").write_text(json.dumps({"report": soak, "samples": monitor.samples}, indent=1))
     truth = root / "ground-truth.jsonl"
     write_ground_truth(plan, truth, result.final_clock)

@@ -27,6 +27,13 @@ class JourneyConfig(BaseModel):
         description="Compacted changelog: the latest state of each pilgrim's journey (JSON), keyed by pilgrim_key; "
         "a restarted service rebuilds from it.",
     )
+    forget_after_exit_days: float | None = Field(
+        30,
+        ge=0,
+        description="Forget a finished journey (pilgrim exited, no alert open) this many days after the exit: "
+        "tombstoned in the changelog and dropped from memory, so GET /journeys/{key} answers 404. Null keeps "
+        "every journey for ever.",
+    )
     thresholds: Thresholds = Field(
         default_factory=Thresholds, description="How long to wait for each step of a journey before raising an alert."
     )

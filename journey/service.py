@@ -22,10 +22,15 @@ Contract (docs/journey-alerts.md; the rules are in :mod:`journey.state`):
   twice and no alert written twice. A failed read (poll, lag) just re-reads the batch.
 * **Several instances** share the partitions through the consumer group; each judges only the
   pilgrims of the partitions assigned to it, and reloads the changelog when its assignment changes.
+* **Retention**: with ``forget_after_exit``, a journey that ended (the pilgrim exited, no alert
+  open) is forgotten that long after the exit, at the same lag-aware clock: a tombstone in the
+  changelog in the loop's transaction, then out of memory. Personal data is not kept beyond its use,
+  and the service's memory follows the pilgrims in the country, not the whole season.
 * :meth:`JourneyService.get` serves a journey to the API, thread-safe.
 
 Metrics: ``hub_journey_events_total{event_type}``, ``hub_journey_alerts_total{alert_type}``,
-``hub_journey_open_alerts{alert_type}`` (raised and not resolved since), ``hub_journey_pilgrims``.
+``hub_journey_open_alerts{alert_type}`` (raised and not resolved since), ``hub_journey_pilgrims``,
+``hub_journey_forgotten_total``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -46,6 +51,7 @@ from prometheus_client import Counter, Gauge
 from journey.state import (
     ALERT_EVENT_TYPE,
     ALERT_TYPES,
+    FORGET,
     Alert,
     DeadlineIndex,
     Journey,
@@ -54,6 +60,7 @@ from journey.state import (
     armed_deadlines,
     due_alerts,
     effective_now,
+    forget_at,
     journey_document,
     mark_raised,
     occurred_at,
@@ -82,6 +89,9 @@ OPEN_ALERTS = Gauge(
     "hub_journey_open_alerts", "Journey alerts raised whose resolving event has not arrived since.", ["alert_type"]
 )
 PILGRIMS = Gauge("hub_journey_pilgrims", "Pilgrims whose journey the journey service keeps.")
+FORGOTTEN = Counter(
+    "hub_journey_forgotten", "Finished journeys forgotten (tombstoned in the changelog) after the retention."
+)
 
 SOURCE_AGENCY = "hub"
 SOURCE_CONNECTOR = "journey-service"
@@ -112,6 +122,7 @@ class _Batch:
     alerts: list[Alert] = dataclasses.field(default_factory=list)
     events: Tally[str] = dataclasses.field(default_factory=Tally)
     latest: dict[int, datetime] = dataclasses.field(default_factory=dict)
+    forgotten: set[str] = dataclasses.field(default_factory=set)
 
 
 class JourneyService:
@@ -131,6 +142,7 @@ class JourneyService:
         replication_factor: int = 1,
         poll_timeout_ms: int = 200,
         max_poll_records: int = 500,
+        forget_after_exit: timedelta | None = None,
     ) -> None:
         self.settings = settings
         self.codec = codec
@@ -143,6 +155,7 @@ class JourneyService:
         self.replication_factor = replication_factor
         self.poll_timeout_ms = poll_timeout_ms
         self.max_poll_records = max_poll_records
+        self.forget_after_exit = forget_after_exit
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self.ready = threading.Event()
@@ -216,7 +229,15 @@ class JourneyService:
         owned = self._owned or set()
         for key, journey in self._journeys.items():
             if journey.partition in owned:
-                self._index.schedule(key, armed_deadlines(journey, self.thresholds))
+                self._index.schedule(key, self._deadlines(journey))
+
+    def _deadlines(self, journey: Journey) -> dict[str, datetime]:
+        """The journey's armed alert deadlines, and when it may be forgotten."""
+        deadlines: dict[str, datetime] = {kind: at for kind, at in armed_deadlines(journey, self.thresholds).items()}
+        forget = forget_at(journey, self.forget_after_exit)
+        if forget is not None:
+            deadlines[FORGET] = forget
+        return deadlines
 
     def _reset_gauges(self) -> None:
         open_now: Tally[str] = Tally(t for j in self._journeys.values() for t in j.open_alerts())
@@ -298,7 +319,7 @@ class JourneyService:
         self._follow_assignment()
         batch = self._fold(records)
         self._judge(batch)
-        if not records and not batch.journeys:
+        if not records and not batch.journeys and not batch.forgotten:
             self._touched.clear()
             return
         producer = self._producer()
@@ -309,6 +330,8 @@ class JourneyService:
                 producer.send(self.topics.events, encoded.value, encoded.key, encoded.headers)
             for key, journey in batch.journeys.items():
                 producer.send(self.topics.journeys, journey.to_json().encode(), key.encode())
+            for key in batch.forgotten:
+                producer.send(self.topics.journeys, None, key.encode())  # tombstone: compaction drops it
             if records:
                 producer.send_offsets(self.consumer, next_offsets(records))
             producer.commit()
@@ -367,7 +390,7 @@ class JourneyService:
             batch.latest[record.partition] = when if previous is None else max(previous, when)
         self._touched.update(batch.journeys)
         for key, journey in batch.journeys.items():
-            self._index.schedule(key, armed_deadlines(journey, self.thresholds))
+            self._index.schedule(key, self._deadlines(journey))
         return batch
 
     def _judge(self, batch: _Batch) -> None:
@@ -395,12 +418,19 @@ class JourneyService:
                 journey = mark_raised(journey, alerts)
                 batch.journeys[key] = journey
                 batch.alerts.extend(alerts)
-            self._index.schedule(key, armed_deadlines(journey, self.thresholds))
+            forget = forget_at(journey, self.forget_after_exit)
+            if now is not None and forget is not None and now > forget:
+                batch.journeys.pop(key, None)
+                batch.forgotten.add(key)
+                continue
+            self._index.schedule(key, self._deadlines(journey))
 
     def _committed(self, batch: _Batch) -> None:
         with self._lock:
             previous = {key: self._journeys.get(key) for key in batch.journeys}
             self._journeys.update(batch.journeys)
+            for key in batch.forgotten:
+                previous[key] = self._journeys.pop(key, None)
             self._latest = batch.latest
             self._fresh = False
         self._touched.clear()
@@ -409,6 +439,11 @@ class JourneyService:
         for alert in batch.alerts:
             ALERTS.labels(alert.alert_type).inc()
             logger.info("alert %s raised for %s (deadline %s)", alert.alert_type, alert.pilgrim_key, alert.deadline)
+        for key in batch.forgotten:
+            if previous[key] is not None:
+                self._pilgrims -= 1
+                PILGRIMS.dec()
+                FORGOTTEN.inc()
         for key, journey in batch.journeys.items():
             old = previous[key]
             if old is None:
@@ -462,7 +497,7 @@ class JourneyService:
         for key in self._touched:
             journey = self._journeys.get(key)
             if journey is not None and journey.partition in owned:
-                self._index.schedule(key, armed_deadlines(journey, self.thresholds))
+                self._index.schedule(key, self._deadlines(journey))
             else:
                 self._index.schedule(key, {})
         self._touched.clear()

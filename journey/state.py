@@ -491,6 +491,18 @@ def effective_now(clock_now: datetime, lagging: bool, latest_read: datetime | No
 # ---- which pilgrims to look at ----------------------------------------------------------------
 
 
+FORGET = "forget"
+"""The :class:`DeadlineIndex` kind for the moment a finished journey may be forgotten."""
+
+
+def forget_at(journey: Journey, retention: timedelta | None) -> datetime | None:
+    """When a journey may be forgotten: ``retention`` after the pilgrim's exit, once no alert is
+    open (None: never, e.g. a pilgrim still in the country or an open overstay)."""
+    if retention is None or journey.exited_at is None or journey.open_alerts():
+        return None
+    return journey.exited_at + retention
+
+
 class DeadlineIndex:
     """A heap of (deadline, pilgrim_key, alert type): which journeys may have an alert due.
 
@@ -500,10 +512,10 @@ class DeadlineIndex:
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, str, AlertType]] = []
-        self._current: dict[str, dict[AlertType, datetime]] = {}
+        self._heap: list[tuple[datetime, str, str]] = []
+        self._current: dict[str, dict[str, datetime]] = {}
 
-    def schedule(self, pilgrim_key: str, deadlines: Mapping[AlertType, datetime]) -> None:
+    def schedule(self, pilgrim_key: str, deadlines: Mapping[str, datetime]) -> None:
         previous = self._current.pop(pilgrim_key, {})
         if deadlines:
             self._current[pilgrim_key] = dict(deadlines)

@@ -488,6 +488,7 @@ class _Builder:
         self.steps: list[Step] = []
         self.flight_numbers: dict[tuple[str, date, int], int] = {}
         self.passports: set[tuple[str, str]] = set()
+        self.registration_window: timedelta | None = None
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -509,9 +510,10 @@ class _Builder:
                 self.passports.add((nationality, number))
                 return number
 
-    def build(self, pilgrim_count: int, seed: int) -> SeasonPlan:
+    def build(self, pilgrim_count: int, seed: int, arrival_days: int | None = None) -> SeasonPlan:
         rng = self.rng
-        arrival_days = min(60, max(2, math.ceil(pilgrim_count / 1000)))
+        if arrival_days is None:
+            arrival_days = min(60, max(2, math.ceil(pilgrim_count / 1000)))
         operators = tuple(
             Operator(f"OP-{1001 + i}", f"Umrah Operator {1001 + i}")
             for i in range(max(2, math.ceil(pilgrim_count / 1500)))
@@ -582,8 +584,11 @@ class _Builder:
                 channel: Literal["json", "csv"] = "csv" if rng.random() < CSV_GROUP_SHARE else "json"
                 group_hotels = tuple(rng.choice(by_city[city]).index for city in cities)
                 members = tuple(range(len(drafts), len(drafts) + group_size))
-                registered_base = self.start + _seconds(
-                    rng, 0, max(0.0, (departure - timedelta(days=5) - self.start).total_seconds() / 3600)
+                earliest = self.start
+                if self.registration_window is not None:
+                    earliest = max(earliest, departure - timedelta(days=5) - self.registration_window)
+                registered_base = earliest + _seconds(
+                    rng, 0, max(0.0, (departure - timedelta(days=5) - earliest).total_seconds() / 3600)
                 )
                 for offset, index in enumerate(members):
                     drafts.append(
@@ -813,8 +818,26 @@ class _Builder:
         )
 
 
-def plan_season(pilgrims: int, seed: int, anomalies: Anomalies, start: datetime, keyer: PilgrimKeyer) -> SeasonPlan:
-    """Generate a season of ``pilgrims`` pilgrims from ``start`` (an aware datetime); see the module docstring."""
+def plan_season(
+    pilgrims: int,
+    seed: int,
+    anomalies: Anomalies,
+    start: datetime,
+    keyer: PilgrimKeyer,
+    *,
+    arrival_days: int | None = None,
+    registration_window_days: float | None = None,
+) -> SeasonPlan:
+    """Generate a season of ``pilgrims`` pilgrims from ``start`` (an aware datetime); see the module docstring.
+
+    ``arrival_days`` spreads the inbound flights over that many days (default: one day per 1,000
+    pilgrims, 2 to 60); ``registration_window_days`` registers each group at most that many days
+    before the 5 days ahead of its departure (default: any time from ``start``). A long season with
+    a short window is a steady state: as many journeys begin as end each day (the soak's load)."""
+    if arrival_days is not None and arrival_days < 1:
+        raise ValueError("arrival_days must be >= 1")
+    if registration_window_days is not None and registration_window_days < 0:
+        raise ValueError("registration_window_days must be >= 0")
     if pilgrims < 1:
         raise ValueError("a season needs at least one pilgrim")
     if pilgrims >= 10**8:
@@ -822,4 +845,8 @@ def plan_season(pilgrims: int, seed: int, anomalies: Anomalies, start: datetime,
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be an aware datetime (e.g. 2026-12-01T00:00:00+00:00)")
     start = start.astimezone(UTC).replace(microsecond=0)
-    return _Builder(random.Random(seed), start, anomalies, keyer).build(pilgrims, seed)
+    builder = _Builder(random.Random(seed), start, anomalies, keyer)
+    builder.registration_window = (
+        timedelta(days=registration_window_days) if registration_window_days is not None else None
+    )
+    return builder.build(pilgrims, seed, arrival_days)

@@ -314,3 +314,43 @@ def test_a_backlog_is_judged_at_the_time_read_not_the_wall_clock(setup: dict[str
         (b, "no_housing")
     ]
 
+
+def test_a_finished_journey_is_forgotten_after_the_retention(setup: dict[str, Any]) -> None:
+    """A exited at T0 - 21 h: with 2 days' retention it is forgotten at T0 + 27 h (tombstoned: a
+    restarted service does not bring it back); D checked out and never exited: kept."""
+    env = setup
+    keys: dict[str, str] = env["keys"]
+    by_pilgrim = journeys(keys)
+    produce(env, by_pilgrim["A"] + by_pilgrim["D"])
+    clock = FakeClock(T0)
+
+    def new_service() -> JourneyService:
+        return JourneyService(
+            env["settings"],
+            env["codec"],
+            env["topics"],
+            clock=clock,
+            group_id=env["group"],
+            forget_after_exit=2 * DAY,
+        )
+
+    forgotten_before = REGISTRY.get_sample_value("hub_journey_forgotten_total") or 0.0
+    running = Running(new_service())
+    try:
+        service = running.service
+        wait_for(lambda: service.pilgrims() == 2, what="A's and D's journeys")
+        clock.set(T0 + 26 * HOUR)
+        time.sleep(1.0)
+        assert service.get(keys["A"]) is not None  # an hour before the end of its retention
+        clock.set(T0 + 28 * HOUR)
+        wait_for(lambda: service.get(keys["A"]) is None, what="A forgotten")
+        assert service.pilgrims() == 1 and service.get(keys["D"]) is not None
+        assert (REGISTRY.get_sample_value("hub_journey_forgotten_total") or 0.0) - forgotten_before == 1
+    finally:
+        running.close()
+    assert load_journey(env["settings"], env["topics"].journeys, keys["A"]) is None
+    again = Running(new_service())
+    try:
+        assert again.service.pilgrims() == 1 and again.service.get(keys["A"]) is None
+    finally:
+        again.close()

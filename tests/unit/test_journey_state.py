@@ -31,6 +31,7 @@ from journey.state import (
     armed_deadlines,
     due_alerts,
     effective_now,
+    forget_at,
     journey_document,
     mark_raised,
 )
@@ -707,3 +708,16 @@ def test_failed_read_re_reads_the_batch_without_applying_it_twice(monkeypatch: p
     doc = service.get(KEY)
     assert doc is not None
     assert [e["event_type"] for e in doc["timeline"]] == ["PilgrimRegistered", "PassengerManifested"]
+
+
+def test_a_journey_is_forgotten_only_after_exit_and_with_no_alert_open() -> None:
+    exited = fold(registered(T0 - 10 * DAY), entry(T0 - 5 * DAY), exit_(T0))
+    assert forget_at(exited, 2 * DAY) == T0 + 2 * DAY
+    assert forget_at(exited, None) is None  # no retention configured: kept for ever
+    in_country = fold(registered(T0 - 10 * DAY), entry(T0 - 5 * DAY))
+    assert forget_at(in_country, 2 * DAY) is None
+    never_housed = fold(registered(T0 - 10 * DAY), entry(T0 - 5 * DAY))
+    never_housed = mark_raised(never_housed, due_alerts(never_housed, T0 - 3 * DAY, Thresholds()))
+    never_housed = fold(exit_(T0), journey=never_housed)
+    assert never_housed.open_alerts() == ["no_housing"]
+    assert forget_at(never_housed, 2 * DAY) is None  # an open case stays until it is resolved

@@ -159,6 +159,22 @@ def test_season_shape_groups_flights_and_keys() -> None:
     assert season.steps[0].at >= START
 
 
+def test_a_long_season_with_a_registration_window_is_steady() -> None:
+    """The soak's season: arrivals over 40 days, each group registered at most 3 days before the
+    5 days ahead of its departure, so journeys begin all season long instead of at its start."""
+    season = plan_season(3000, 11, NONE, START, KEYER, arrival_days=40, registration_window_days=3)
+    inbound = sorted(f.departure for f in season.flights if f.direction == "inbound")
+    assert (inbound[-1] - inbound[0]).days >= 30
+    first_departure = {i: f.departure for f in season.flights if f.direction == "inbound" for i in f.passengers}
+    registrations = [s for s in season.steps if isinstance(s, PilgrimStep) and s.kind == "registration"]
+    assert len(registrations) == 3000
+    for step in registrations:
+        ahead = first_departure[step.pilgrim] - step.at
+        assert timedelta(days=5) - timedelta(hours=2) <= ahead <= timedelta(days=8, hours=1)
+    with pytest.raises(ValueError, match="arrival_days"):
+        plan_season(10, 11, NONE, START, KEYER, arrival_days=0)
+
+
 def test_origins_have_fixed_offsets_in_the_airlines_connector() -> None:
     """The simulator writes local flight times with fixed offsets; the connector must read them so."""
     moments = [datetime(2026, month, 15, 12, tzinfo=UTC) for month in range(1, 13)]

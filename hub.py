@@ -219,19 +219,13 @@ class Hub:
 
     def admin_guard(self) -> Any:
         """A FastAPI dependency: operations endpoints need an admin bearer token (see ``admin:``)."""
-        import hmac
-
         from fastapi import Header, HTTPException
 
-        allowed = [h.lower() for h in self.config.admin.token_sha256]
-        open_in_dev = not allowed and self.config.mode == "development"
+        admin, mode = self.config.admin, self.config.mode
 
         def guard(authorization: str = Header("")) -> None:
-            if open_in_dev:
-                return
             token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
-            digest = hashlib.sha256(token.encode()).hexdigest()
-            if not token or not any(hmac.compare_digest(digest, h) for h in allowed):
+            if admin.identify(token, mode) is None:
                 raise HTTPException(status_code=401, detail="an admin bearer token is required")
 
         return guard
@@ -476,17 +470,40 @@ def _parse_time(value: str | None) -> datetime.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
+ADMIN_TOKEN_ENV = "HUB_ADMIN_TOKEN"  # noqa: S105 - the name of the variable, not a token
+
+
+def _admin(config: Any, action: str) -> str | None:
+    """Who is taking ``action``, from the admin token in ``$HUB_ADMIN_TOKEN`` (checked as the operations
+    endpoints check theirs); None, with the reason on stderr, when refused."""
+    who: str | None = config.admin.identify(os.environ.get(ADMIN_TOKEN_ENV, "").strip(), config.mode)
+    if who is None:
+        print(
+            f"refused: {action} is an admin action; set {ADMIN_TOKEN_ENV} to an admin token "
+            "(one whose SHA-256 is in admin.token_sha256)",
+            file=sys.stderr,
+        )
+    return who
+
+
 def cmd_dlq(args: argparse.Namespace) -> int:
     from config import load_config
-    from router.dlq import Selection, dead_letters, replay
+    from router.dlq import Selection, dead_letters, record_admin_query, replay
 
     config = load_config(args.config)
+    admin = _admin(config, f"hub dlq {args.action}")
+    if admin is None:
+        return 2
     settings = config.kafka.client_settings("hub-dlq")
     topics = config.kafka.topics
     selection = Selection(
         args.subscriber, args.event_type, _parse_time(args.since), _parse_time(args.until), args.pilgrim_key
     )
     entries = dead_letters(settings, topics.dead_letter, selection)
+    if args.action != "replay":
+        filters = {k: getattr(args, k) for k in ("subscriber", "event_type", "since", "until", "pilgrim_key")}
+        query = " ".join([f"dlq {args.action}", *(f"{k}={v}" for k, v in filters.items() if v)])
+        record_admin_query(settings, topics.audit, admin, query, args.pilgrim_key)
     if args.action == "show":
         wanted = [e for e in entries if f"{e.record.partition}/{e.record.offset}" == args.offset]
         if not wanted:
@@ -515,18 +532,23 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"dry run: {len(entries)} dead letter(s) would be replayed", file=sys.stderr)
         return 0
-    count = replay(settings, entries, topics.replay, topics.audit, operator=args.operator, out=sys.stderr)
+    count = replay(settings, entries, topics.replay, topics.audit, operator=args.operator, out=sys.stderr, admin=admin)
     print(f"replayed {count} dead letter(s) to {topics.replay}", file=sys.stderr)
     return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from config import load_config
-    from router.dlq import audit_trail
+    from router.dlq import audit_trail, record_admin_query
 
     config = load_config(args.config)
+    admin = _admin(config, "hub audit")
+    if admin is None:
+        return 2
     key = _pilgrim_key(config, args)
-    trail = audit_trail(config.kafka.client_settings("hub-audit"), config.kafka.topics.audit, key)
+    settings = config.kafka.client_settings("hub-audit")
+    trail = audit_trail(settings, config.kafka.topics.audit, key)
+    record_admin_query(settings, config.kafka.topics.audit, admin, "audit", key)
     for entry in trail:
         print(json.dumps(entry))
     print(f"{len(trail)} record(s) about {key}", file=sys.stderr)
@@ -547,12 +569,16 @@ def _add_pilgrim_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_journey(args: argparse.Namespace) -> int:
     from config import load_config
     from journey.api import format_journey, load_journey
+    from router.dlq import record_admin_query
 
     config = load_config(args.config)
+    admin = _admin(config, "hub journey")
+    if admin is None:
+        return 2
     key = _pilgrim_key(config, args)
-    doc = load_journey(
-        config.kafka.client_settings("hub-cli"), config.journey.journeys_topic, key, config.journey.thresholds
-    )
+    settings = config.kafka.client_settings("hub-cli")
+    doc = load_journey(settings, config.journey.journeys_topic, key, config.journey.thresholds)
+    record_admin_query(settings, config.kafka.topics.audit, admin, "journey", key)
     if doc is None:
         print(f"no journey for {key}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ the path of the bad field.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -96,13 +98,26 @@ class RouterConfig(_Frozen):
 
 
 class AdminConfig(_Frozen):
-    """Who may use the operations endpoints (``GET /journeys/...``)."""
+    """Who may take admin actions: the operations endpoints (``GET /journeys/...``) and the ``hub dlq``,
+    ``hub audit`` and ``hub journey`` commands (token in ``$HUB_ADMIN_TOKEN``)."""
 
     token_sha256: list[str] = Field(
         default_factory=list,
-        description="SHA-256 (hex) of each admin bearer token (`echo TOKEN | hub key-hash`). Empty: the "
-        "operations endpoints are open in development mode and closed in production mode.",
+        description="SHA-256 (hex) of each admin bearer token (`echo TOKEN | hub key-hash`). Empty: admin "
+        "actions are open in development mode and closed in production mode.",
     )
+
+    def identify(self, token: str, mode: str) -> str | None:
+        """Who ``token`` is (``admin:`` and the first 12 hex digits of its hash), ``development`` when
+        no tokens are configured in development mode, or None when refused."""
+        if not self.token_sha256:
+            return "development" if mode == "development" else None
+        if not token:
+            return None
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if any(hmac.compare_digest(digest, allowed.lower()) for allowed in self.token_sha256):
+            return f"admin:{digest[:12]}"
+        return None
 
 
 def _connector_union() -> Any:

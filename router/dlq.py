@@ -97,6 +97,7 @@ def replay(
     audit_topic: str,
     operator: str,
     out: TextIO = sys.stdout,
+    admin: str = "",
 ) -> int:
     """Put ``entries`` back for their subscribers; record the replay in the audit topic. Returns the count."""
     chosen = list(entries)
@@ -120,6 +121,7 @@ def replay(
                 "pilgrim_key": entry.pilgrim_key,
                 "dead_letter": f"{record.partition}/{record.offset}",
                 "operator": operator,
+                "admin": admin,
                 "at": datetime.now(UTC).isoformat(),
             }
             deliveries.append(producer.send(audit_topic, json.dumps(audit).encode(), record.key, []))
@@ -132,8 +134,22 @@ def replay(
     return len(chosen)
 
 
+def record_admin_query(
+    settings: ClientSettings, audit_topic: str, admin: str, query: str, pilgrim_key: str | None = None
+) -> None:
+    """Put on the audit topic that ``admin`` looked at personal data (``query``: what they asked)."""
+    entry = {"kind": "admin_query", "admin": admin, "query": query, "at": datetime.now(UTC).isoformat()}
+    if pilgrim_key:
+        entry["pilgrim_key"] = pilgrim_key
+    producer = Producer(settings)
+    try:
+        producer.send(audit_topic, json.dumps(entry).encode(), pilgrim_key.encode() if pilgrim_key else None).wait()
+    finally:
+        producer.close()
+
+
 def audit_trail(settings: ClientSettings, topic: str, pilgrim_key: str) -> list[dict[str, Any]]:
-    """Every delivery, dead letter and replay recorded for ``pilgrim_key``, oldest first."""
+    """Every delivery, dead letter, replay and admin query recorded for ``pilgrim_key``, oldest first."""
     trail: list[dict[str, Any]] = []
     for record in read_to_end(settings, topic):
         if not record.value:

@@ -283,6 +283,7 @@ class Consumer:
         self._session_timeout_s = session_timeout_ms / 1000
         self._heartbeat_interval_s = config["heartbeat_interval_ms"] / 1000
         self._heartbeat_off_since: float | None = None
+        self._stranded_since: float | None = None
         self._membership_suspect = False
         self.rejoins = 0
         self._consumer = self._open()
@@ -299,17 +300,21 @@ class Consumer:
         kafka-python 3.0.12 can end a rebalance with its heartbeat switched off while it believes it
         is a stable member (seen under CPU load when a rebalance follows the first one at once). The
         broker then expires the member after the session timeout, and the consumer goes on fetching
-        while every transactional offset commit is refused as coming from an unknown member. Read from
-        the client's private state, so a client that changes it only disables the check."""
+        while every transactional offset commit is refused as coming from an unknown member. It can
+        also be stranded by a rebalance it never finished (:meth:`_stranded`). Read from the client's
+        private state, so a client that changes it only disables the check."""
         if self._membership_suspect:
             return "the group refused this member's offsets"
         coordinator = getattr(self._consumer, "_coordinator", None)
         heartbeat = getattr(coordinator, "heartbeat", None)
         try:
-            if coordinator is None or heartbeat is None or not coordinator.stable():
-                self._heartbeat_off_since = None
+            if coordinator is None or heartbeat is None:
                 return None
             now = time.monotonic()
+            if not coordinator.stable():
+                self._heartbeat_off_since = None
+                return self._stranded(coordinator, now)
+            self._stranded_since = None
             if getattr(coordinator, "_heartbeat_enabled", True):
                 self._heartbeat_off_since = None
             elif self._heartbeat_off_since is None:
@@ -323,6 +328,26 @@ class Consumer:
             return None
         return None
 
+    def _stranded(self, coordinator: Any, now: float) -> str | None:
+        """A rebalance this member took part in has finished, but the client never took its assignment.
+
+        kafka-python 3.0.12 leaves a JoinGroup/SyncGroup round running when a poll times out, and
+        takes its result at the next poll only if the group still needs a rejoin. When the round
+        itself settled that need (the leader's assignment catches up with the topic metadata that
+        asked for it), the result is never taken: the client stays "rebalancing" with no partitions
+        and no heartbeat, and polls for ever with nothing to read (seen in a soak: three of five
+        router workers idle from the start). Nothing is in flight and nothing asks for a rejoin."""
+        join = getattr(coordinator, "_join_task", None)
+        idle = join is None or bool(join.is_done)
+        if not (coordinator.rejoining and idle and not coordinator.need_rejoin()):
+            self._stranded_since = None
+            return None
+        if self._stranded_since is None:
+            self._stranded_since = now
+        elif now - self._stranded_since > 3 * self._heartbeat_interval_s:
+            return f"a rebalance ended {now - self._stranded_since:.1f}s ago and this member never took its assignment"
+        return None
+
     def _rejoin(self, reason: str) -> None:
         """Leave the group and join it again with a fresh client; positions restart from the
         committed offsets, as after any rebalance."""
@@ -332,6 +357,7 @@ class Consumer:
             self._consumer.close(autocommit=False, timeout_ms=5_000)
         self._consumer = self._open()
         self._heartbeat_off_since = None
+        self._stranded_since = None
         self._membership_suspect = False
         self.rejoins += 1
 

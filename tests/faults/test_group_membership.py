@@ -1,10 +1,16 @@
-"""A consumer whose client stops heartbeating while it believes it is a stable group member.
+"""Consumers that dropped out of their group without their client knowing it.
 
-Under CPU load kafka-python 3.0.12 sometimes ends a rebalance with its heartbeat switched off: the
-broker expires the member after the session timeout and every transactional offset commit is then
-refused, so a router worker re-read its batch forever (a CI season run stalled this way). The
-seam's consumer notices and rejoins the group with a new client. The fault is injected by switching
-the heartbeat off in the client, as the race leaves it."""
+Under CPU load kafka-python 3.0.12 can lose a group member in two ways, both seen here:
+
+* it ends a rebalance with its heartbeat switched off while it believes it is a stable member: the
+  broker expires the member after the session timeout and every transactional offset commit is then
+  refused, so a router worker re-read its batch for ever (a CI season run stalled this way);
+* a JoinGroup/SyncGroup round outlives the poll that started it and settles the need that started it,
+  so no later poll takes its result: the client stays "rebalancing" with no partitions and no
+  heartbeat, and reads nothing for ever (three of five router workers in a soak).
+
+The seam's consumer notices both and rejoins the group with a new client. Each fault is injected by
+putting the client in the state the race leaves behind."""
 
 from __future__ import annotations
 
@@ -57,5 +63,50 @@ def test_a_consumer_whose_heartbeat_stopped_rejoins_and_reads_on(kafka_bootstrap
         assert time.monotonic() - started < 40
         # reading resumed at the group's committed offsets: nothing lost, nothing twice
         assert sorted(second) == sorted(f"v{i}".encode() for i in range(20, 40))
+    finally:
+        consumer.close()
+
+
+def _stranded(settings: ClientSettings, topic: str, group: str) -> Consumer:
+    """A consumer whose first JoinGroup/SyncGroup round outlived the poll that started it and settled
+    what asked for it (here by hand; in the soak the leader's assignment caught up with the topic
+    metadata), so no later poll takes its result. A round that a 1 ms poll happens to finish is not
+    the race: that consumer is closed and another one tries."""
+    for attempt in range(10):
+        consumer = Consumer(settings, group_id=f"{group}.{attempt}", topics=[topic], session_timeout_ms=6_000)
+        coordinator = consumer._consumer._coordinator
+        assert consumer._consumer.partitions_for_topic(topic)  # metadata first, as in the soak
+        deadline = time.monotonic() + 20
+        while not coordinator.stable() and time.monotonic() < deadline:
+            task = coordinator._join_task
+            if task is not None and task.is_done and task.succeeded():
+                return consumer  # the round is over, and nobody will take its result
+            if task is None or task.is_done:  # start a round (the first one meets MemberIdRequired)
+                consumer._consumer.poll(timeout_ms=1)
+                coordinator.rejoin_needed = False
+            time.sleep(0.02)
+        consumer.close()
+    raise AssertionError("could not put a consumer in the stranded state")
+
+
+def test_a_consumer_stranded_by_a_rebalance_it_never_finished_rejoins(kafka_bootstrap: str, unique: str) -> None:
+    settings = ClientSettings(kafka_bootstrap)
+    topic = f"t{unique}.stranded"
+    admin = Admin(settings)
+    admin.ensure_topics([TopicSpec(topic, partitions=3)])
+    admin.close()
+    _produce(settings, topic, range(10))
+
+    consumer = _stranded(settings, topic, f"g{unique}")
+    try:
+        coordinator = consumer._consumer._coordinator
+        assert not coordinator.stable() and not coordinator.need_rejoin() and not consumer._consumer.assignment()
+        started = time.monotonic()
+        _produce(settings, topic, range(10, 30))
+        got = _read(consumer, 30, timeout_s=60)
+        got += _read(consumer, 1, timeout_s=3)
+        assert consumer.rejoins == 1
+        assert time.monotonic() - started < 30
+        assert sorted(got) == sorted(f"v{i}".encode() for i in range(30))
     finally:
         consumer.close()

@@ -7,6 +7,7 @@ parser (``HUB_FUZZ_EXAMPLES`` overrides).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 import tracemalloc
@@ -103,22 +104,38 @@ def test_parser_survives_generated_and_mutated_inputs(name: str) -> None:
         )
     )
     def check(data: bytes) -> None:
-        nonlocal slowest, peak, count
-        tracemalloc.start()
-        started = time.thread_time()  # CPU time of this thread: a loaded machine does not count
-        try:
-            parse(data, "fuzz")
-        except InputRejected:
-            pass
-        finally:
-            elapsed = time.thread_time() - started
-            _, used = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
+        nonlocal slowest, peak, count, retimed
+        elapsed, used = timed(parse, data)
+        if elapsed >= TIME_BOUND_S:
+            # A full garbage collection of the run's own objects (hypothesis keeps many) can land in
+            # any parse; a slow input is slow every time, so time it again after collecting.
+            gc.collect()
+            elapsed, used = timed(parse, data)
+            retimed += 1
         count += 1
         slowest = max(slowest, elapsed)
         peak = max(peak, used)
-        assert elapsed < TIME_BOUND_S, f"{name}: {elapsed:.2f}s on a {len(data)}-byte input"
-        assert used < MEMORY_BOUND_BYTES, f"{name}: {used} bytes on a {len(data)}-byte input"
+        assert elapsed < TIME_BOUND_S, f"{name}: {elapsed:.2f}s on a {len(data)}-byte input: {data[:300]!r}"
+        assert used < MEMORY_BOUND_BYTES, f"{name}: {used} bytes on a {len(data)}-byte input: {data[:300]!r}"
 
+    retimed = 0
     check()
-    print(f"{name}: {count} inputs, slowest {slowest * 1000:.1f} ms, peak memory {peak / 1024:.0f} KiB")
+    print(
+        f"{name}: {count} inputs, slowest {slowest * 1000:.1f} ms, peak memory {peak / 1024:.0f} KiB, "
+        f"{retimed} over the bound once and timed again"
+    )
+
+
+def timed(parse: Callable[[bytes, str], object], data: bytes) -> tuple[float, int]:
+    """CPU seconds of this thread (a loaded machine does not count) and peak traced bytes of one parse."""
+    tracemalloc.start()
+    started = time.thread_time()
+    try:
+        parse(data, "fuzz")
+    except InputRejected:
+        pass
+    finally:
+        elapsed = time.thread_time() - started
+        _, used = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return elapsed, used

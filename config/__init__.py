@@ -60,6 +60,12 @@ class KafkaConfig(_Frozen):
     partitions: int = Field(6, ge=1, description="Partitions of the topics the hub creates.")
     replication_factor: int = Field(1, ge=1, description="Replication of the topics the hub creates (3 in production).")
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    client: Literal["kafka-python", "confluent-kafka"] = Field(
+        "kafka-python",
+        description="The client under the producers and consumers: kafka-python (pure Python, the default) or "
+        "confluent-kafka (librdkafka; `pip install '.[confluent]'`; several times the throughput per core, "
+        "see bench/). Topic admin and tools always use kafka-python.",
+    )
 
     def client_settings(self, client_id: str) -> ClientSettings:
         return ClientSettings(
@@ -70,6 +76,7 @@ class KafkaConfig(_Frozen):
             sasl_username=self.sasl_username,
             sasl_password=self.sasl_password.get_secret_value() if self.sasl_password else None,
             ssl_cafile=self.ssl_cafile,
+            client=self.client,
         )
 
 

@@ -1,8 +1,9 @@
 """The Kafka seam: the only module that imports a Kafka client library.
 
 Connectors, router and tools speak to Kafka through the few operations here (produce, consume,
-commit, transactions, topic admin), with our own :class:`Record` type, so a second client could be
-added in this one place. Producers always use ``acks=all`` with idempotence: a record the hub has
+commit, transactions, topic admin), with our own :class:`Record` type. kafka-python is the client;
+``ClientSettings.client = "confluent-kafka"`` puts librdkafka under the producer and consumer hot paths
+(:mod:`streaming.confluent`). Producers always use ``acks=all`` with idempotence: a record the hub has
 acknowledged to a sender is on every in-sync replica.
 
 Errors (everything the client raises is translated)::
@@ -65,6 +66,7 @@ class ClientSettings:
     ssl_cafile: str | None = None
     request_timeout_ms: int = 30_000
     bootstrap_timeout_ms: int = 30_000
+    client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
 
     def client_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -160,7 +162,16 @@ class Delivery:
 
 
 class Producer:
-    """Idempotent ``acks=all`` producer; transactional when given a ``transactional_id``."""
+    """Idempotent ``acks=all`` producer; transactional when given a ``transactional_id``.
+
+    Settings naming ``client="confluent-kafka"`` make a :class:`streaming.confluent.ConfluentProducer`."""
+
+    def __new__(cls, settings: ClientSettings, *args: Any, **kwargs: Any) -> Producer:
+        if cls is Producer and settings.client == "confluent-kafka":
+            from streaming.confluent import ConfluentProducer
+
+            return super().__new__(ConfluentProducer)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -252,7 +263,16 @@ class Producer:
 
 
 class Consumer:
-    """A consumer in a group, committing only when told to (never automatically)."""
+    """A consumer in a group, committing only when told to (never automatically).
+
+    Settings naming ``client="confluent-kafka"`` make a :class:`streaming.confluent.ConfluentConsumer`."""
+
+    def __new__(cls, settings: ClientSettings, *args: Any, **kwargs: Any) -> Consumer:
+        if cls is Consumer and settings.client == "confluent-kafka":
+            from streaming.confluent import ConfluentConsumer
+
+            return super().__new__(ConfluentConsumer)
+        return super().__new__(cls)
 
     def __init__(
         self,

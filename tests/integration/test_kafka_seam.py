@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from streaming.kafka import Admin, ClientSettings, Consumer, Producer, TopicSpec
@@ -21,8 +23,9 @@ def test_topics_are_created_once_with_their_partitions(kafka_bootstrap: str, uni
         admin.close()
 
 
-def test_produce_consume_commit_resume(kafka_bootstrap: str, unique: str) -> None:
-    settings = ClientSettings(kafka_bootstrap)
+@pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
+def test_produce_consume_commit_resume(kafka_bootstrap: str, unique: str, client: Any) -> None:
+    settings = ClientSettings(kafka_bootstrap, client=client)
     topic = f"t{unique}.seam"
     admin = Admin(settings)
     admin.ensure_topics([TopicSpec(topic, partitions=2)])
@@ -43,3 +46,19 @@ def test_produce_consume_commit_resume(kafka_bootstrap: str, unique: str) -> Non
     consumer.close()
     again = read_topic(kafka_bootstrap, topic, expected=6, timeout_s=15, group=group)
     assert [r.value for r in again] == [f"v{i}".encode() for i in range(4, 10)]
+
+
+def test_settings_pick_the_client_under_producers_and_consumers(kafka_bootstrap: str, unique: str) -> None:
+    from streaming.confluent import ConfluentConsumer, ConfluentProducer
+
+    settings = ClientSettings(kafka_bootstrap, client="confluent-kafka")
+    producer = Producer(settings)
+    consumer = Consumer(settings, group_id=f"g{unique}", topics=[f"t{unique}.none"])
+    try:
+        assert isinstance(producer, ConfluentProducer) and isinstance(consumer, ConfluentConsumer)
+        default = Producer(ClientSettings(kafka_bootstrap))
+        assert type(default) is Producer
+        default.close()
+    finally:
+        producer.close()
+        consumer.close()

@@ -33,15 +33,27 @@ FAST_RETRY = {"max_attempts": 1000, "initial_backoff_seconds": 0.05, "max_backof
 
 @pytest.fixture
 def configure(hub_config: HubConfig, tmp_path: Path, unique: str) -> Callable[[list[dict[str, Any]]], HubConfig]:
-    def make(subscriptions: list[dict[str, Any]]) -> HubConfig:
+    def make(subscriptions: list[dict[str, Any]], client: str = "kafka-python") -> HubConfig:
         path = tmp_path / f"subs-{time.monotonic_ns()}.yaml"
         path.write_text(yaml.safe_dump({"subscriptions": subscriptions}))
         raw = hub_config.model_dump(mode="json", exclude={"source"})
         raw["identity"]["pilgrim_key_secret"] = "test-secret-0123456789abcdef"
         raw["router"]["subscriptions_file"] = str(path)
+        raw["kafka"]["client"] = client
         return HubConfig.model_validate({**raw, "source": hub_config.source})
 
     return make
+
+
+CLIENTS = pytest.mark.parametrize("client", ["kafka-python", "confluent-kafka"])
+
+
+def producer_class(client: str) -> Any:
+    """The class the seam builds for ``client`` (to patch a method of the producers it makes)."""
+    from streaming.confluent import ConfluentProducer
+    from streaming.kafka import Producer
+
+    return ConfluentProducer if client == "confluent-kafka" else Producer
 
 
 def post(hub: Hub, *names: str) -> list[dict[str, Any]]:
@@ -94,7 +106,8 @@ def receiver() -> Iterator[str]:
     server.shutdown()
 
 
-def test_filters_and_projections_exactly_as_configured(configure: Any, unique: str) -> None:
+@CLIENTS
+def test_filters_and_projections_exactly_as_configured(configure: Any, unique: str, client: str) -> None:
     config = configure(
         [
             {
@@ -114,7 +127,8 @@ def test_filters_and_projections_exactly_as_configured(configure: Any, unique: s
                 "event_types": ["PilgrimRegistered"],
                 "target": {"kind": "kafka", "topic": f"t{unique}.deliver.all"},
             },
-        ]
+        ],
+        client,
     )
     hub = Hub(config)
     try:
@@ -274,7 +288,8 @@ def test_audit_says_who_received_which_fields(configure: Any, unique: str) -> No
     }
 
 
-def test_two_routers_split_partitions_through_a_rebalance(configure: Any, unique: str) -> None:
+@CLIENTS
+def test_two_routers_split_partitions_through_a_rebalance(configure: Any, unique: str, client: str) -> None:
     subs = [
         {
             "id": "shared",
@@ -283,7 +298,7 @@ def test_two_routers_split_partitions_through_a_rebalance(configure: Any, unique
             "target": {"kind": "kafka", "topic": f"t{unique}.deliver.shared"},
         }
     ]
-    config = configure(subs)
+    config = configure(subs, client)
     first = Hub(config)
     second_config = HubConfig.model_validate(
         {
@@ -319,13 +334,15 @@ def test_two_routers_split_partitions_through_a_rebalance(configure: Any, unique
     assert not (assignments[0] & assignments[1])
 
 
+@CLIENTS
 def test_a_failed_transaction_is_retried_without_duplicates(
-    configure: Any, unique: str, monkeypatch: pytest.MonkeyPatch
+    configure: Any, unique: str, monkeypatch: pytest.MonkeyPatch, client: str
 ) -> None:
     """The first commit to the subscriber's topic fails (indeterminate): the producer is replaced,
     the batch re-read and delivered once."""
-    from streaming.kafka import Producer, TransactionFailed
+    from streaming.kafka import TransactionFailed
 
+    Producer = producer_class(client)
     real_commit = Producer.commit
     failures: list[int] = []
 
@@ -344,7 +361,8 @@ def test_a_failed_transaction_is_retried_without_duplicates(
                 "event_types": ["PilgrimRegistered"],
                 "target": {"kind": "kafka", "topic": f"t{unique}.deliver.eos"},
             }
-        ]
+        ],
+        client,
     )
     hub = Hub(config)
     try:
@@ -359,12 +377,14 @@ def test_a_failed_transaction_is_retried_without_duplicates(
     assert len(ids) == len(set(ids)) == 7, f"lost or duplicated under read_committed: {seen}"
 
 
+@CLIENTS
 def test_a_commit_reported_failed_but_done_is_not_delivered_twice(
-    configure: Any, unique: str, monkeypatch: pytest.MonkeyPatch
+    configure: Any, unique: str, monkeypatch: pytest.MonkeyPatch, client: str
 ) -> None:
     """The indeterminate case the other way round: the commit landed, then the client saw an error."""
-    from streaming.kafka import Producer, TransactionFailed
+    from streaming.kafka import TransactionFailed
 
+    Producer = producer_class(client)
     real_commit = Producer.commit
     failures: list[int] = []
 
@@ -383,7 +403,8 @@ def test_a_commit_reported_failed_but_done_is_not_delivered_twice(
                 "event_types": ["PilgrimRegistered"],
                 "target": {"kind": "kafka", "topic": f"t{unique}.deliver.eos2"},
             }
-        ]
+        ],
+        client,
     )
     hub = Hub(config)
     try:

@@ -53,9 +53,11 @@ def main() -> int:
     parser = contender_parser(__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--ready-timeout-s", type=float, default=45.0,
                         help="measure anyway when some workers have not consumed after this long")
+    parser.add_argument("--client", choices=["kafka-python", "confluent-kafka"], default="kafka-python",
+                        help="the client under the router's consumers and producers (kafka.client)")
     args = parser.parse_args()
     workload = Workload(args.size, args.subscriptions, args.fanout)
-    settings = ClientSettings(args.bootstrap, client_id="bench-router")
+    settings = ClientSettings(args.bootstrap, client_id="bench-router", client=args.client)
     codec = Codec(SchemaCatalogue())
     prefix = args.aux_prefix
     topics = RouterTopics(args.source, f"{prefix}.replay", f"{prefix}.dlq", f"{prefix}.audit", f"{prefix}.schemas")
@@ -74,7 +76,13 @@ def main() -> int:
 
     stop = until_terminated()
     threads = RouterService(workers).start(stop)
-    result: dict[str, Any] = {"contender": "router", "client": f"kafka-python {kafka.__version__}",
+    if args.client == "confluent-kafka":
+        import confluent_kafka
+
+        client = f"confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})"
+    else:
+        client = f"kafka-python {kafka.__version__}"
+    result: dict[str, Any] = {"contender": "router", "client": client,
                               "workload": workload.name, "mode": args.mode, "threads": len(threads)}
     if args.mode == "drain":
         def waiting() -> str:

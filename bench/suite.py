@@ -87,12 +87,15 @@ class Contender:
     module: str
     needs_bench_venv: bool
     passthrough: bool
+    args: tuple[str, ...] = ()
 
 
 CONTENDERS = {
     c.key: c
     for c in (
         Contender("router", "hub router", "bench.contender_router", False, False),
+        Contender("router-confluent", "hub router (confluent-kafka)", "bench.contender_router", False, False,
+                  ("--client", "confluent-kafka")),
         Contender("quix", "Quix Streams", "bench.contender_quix", True, False),
         Contender("kafka-python", "kafka-python passthrough", "bench.contender_kafka_python", False, True),
         Contender("confluent", "confluent-kafka passthrough", "bench.contender_confluent", True, True),
@@ -352,7 +355,8 @@ class Suite:
                 "--source", source, "--target-format", target_format, "--aux-prefix", self.prefix,
                 "--group", group, "--size", workload.size, "--subscriptions", str(workload.subscriptions),
                 "--fanout", str(workload.fanout), "--mode", mode, "--total", str(total),
-                "--warmup-s", str(p.warmup_s), "--window-s", str(p.window_s), "--windows", str(p.windows)]
+                "--warmup-s", str(p.warmup_s), "--window-s", str(p.window_s), "--windows", str(p.windows),
+                *contender.args]
 
     def drains(self) -> None:
         runs: list[tuple[Contender, Workload]] = []

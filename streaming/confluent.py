@@ -14,6 +14,7 @@ kafka-python's membership races, so no watchdog).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,8 @@ from streaming.kafka import (
     TransactionFailed,
     Written,
 )
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import confluent_kafka
@@ -280,8 +283,9 @@ class ConfluentConsumer(Consumer):
         for (topic, partition), offset in positions.items():
             try:
                 self._consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))
-            except confluent_kafka.KafkaException:  # not assigned (any more): the next owner reads it
-                continue
+            except confluent_kafka.KafkaException as exc:  # not assigned (any more): the next owner reads it
+                level = logging.WARNING if (topic, partition) in self._assigned else logging.DEBUG
+                logger.log(level, "seek %s/%s to %s refused: %s", topic, partition, offset, exc)
 
     def seek_to_committed(self) -> None:
         try:

@@ -138,3 +138,47 @@ def test_scram_over_tls_with_the_local_ca(scram_broker: LocalBroker, kafka_boots
 
     with pytest.raises(StreamingError):
         without_the_ca()
+
+
+def test_confluent_client_speaks_scram_over_tls_too(
+    scram_broker: LocalBroker, kafka_bootstrap: str, unique: str
+) -> None:
+    user, password = f"hub-ck-{unique}", secrets.token_urlsafe(16)
+    admin = Admin(ClientSettings(kafka_bootstrap))
+    try:
+        admin.upsert_scram_user(user, password)
+        topic = f"t{unique}.cktls"
+        admin.ensure_topics([TopicSpec(topic, 1)])
+    finally:
+        admin.close()
+    secure = {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_username": user,
+        "sasl_password": password,
+        "client": "confluent-kafka",
+    }
+    settings = ClientSettings(scram_broker.tls_bootstrap_servers, ssl_cafile=str(scram_broker.ca_file), **secure)
+    written = None
+    for _ in range(20):  # the credential reaches the broker through the metadata log
+        producer = Producer(settings)
+        try:
+            written = producer.send(topic, b"over tls", b"k").wait(timeout_s=5)
+            break
+        except StreamingError:
+            time.sleep(0.5)
+        finally:
+            producer.discard()
+    assert written is not None and written.offset == 0
+    consumer = Consumer(settings, group_id=f"g{unique}", topics=[topic])
+    got = []
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        got = consumer.poll(timeout_ms=500)
+    consumer.close()
+    assert [r.value for r in got] == [b"over tls"]
+
+    untrusting = Producer(ClientSettings(scram_broker.tls_bootstrap_servers, **secure))  # no local CA
+    with pytest.raises(StreamingError):
+        untrusting.send(topic, b"must not land").wait(timeout_s=5)
+    untrusting.discard()

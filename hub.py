@@ -633,7 +633,12 @@ def parser() -> argparse.ArgumentParser:
     soak.add_argument("--minutes", type=float, default=30)
     soak.add_argument("--rate", type=float, default=200.0, help="events/s offered")
     soak.add_argument("--seed", type=int, default=11)
-    soak.add_argument("--anomalies", default="")
+    soak.add_argument(
+        "--anomalies",
+        default="none",
+        help="as for simulate; none by default: a pilgrim with an open alert is kept until the case is closed, "
+        "so anomalies grow the state by design and would hide a leak",
+    )
     soak.add_argument("--sample-seconds", type=float, default=15.0)
     soak.set_defaults(func=cmd_soak)
 

@@ -109,8 +109,14 @@ class Monitor:
 
     def _run(self) -> None:
         while not self.stop.wait(self.interval):
+            journeys = self.hub.journey.pilgrims() if self.hub.journey else 0
             self.samples.append(
-                {"t": round(time.monotonic() - self.started, 1), "rss_mb": _rss_bytes() / 2**20, "lag": self._lag()}
+                {
+                    "t": round(time.monotonic() - self.started, 1),
+                    "rss_mb": _rss_bytes() / 2**20,
+                    "lag": self._lag(),
+                    "journeys": journeys,
+                }
             )
 
     def report(self, warmup_fraction: float = 0.2) -> dict[str, float]:
@@ -131,6 +137,8 @@ class Monitor:
             "lag_mean_first_half": round(lag_first, 1),
             "lag_mean_second_half": round(lag_second, 1),
             "lag_max": max(x["lag"] for x in samples),
+            "journeys_start": samples[0]["journeys"],
+            "journeys_end": samples[-1]["journeys"],
         }
 
 
@@ -289,7 +297,8 @@ def run_simulation(
         print(
             f"  soak                   RSS {soak['rss_start_mb']} -> {soak['rss_end_mb']} MB after warm-up "
             f"({soak['rss_growth_pct']:+}%), lag mean {soak['lag_mean_first_half']} then "
-            f"{soak['lag_mean_second_half']} (max {soak['lag_max']:.0f}); samples in {root}/soak.json"
+            f"{soak['lag_mean_second_half']} (max {soak['lag_max']:.0f}), journeys held {soak['journeys_start']} -> "
+            f"{soak['journeys_end']}; samples in {root}/soak.json"
         )
     print(f"  ground truth           {truth}")
     print(f"  a pilgrim's journey    .venv/bin/hub --config {root}/hub.yaml journey {example}")

@@ -23,6 +23,13 @@ from streaming.kafka import Admin, ClientSettings, Consumer, Producer, TopicSpec
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 
+def _topic(settings: ClientSettings, name: str) -> str:
+    admin = Admin(settings)
+    admin.ensure_topics([TopicSpec(name, partitions=3)])
+    admin.close()
+    return name
+
+
 def _produce(settings: ClientSettings, topic: str, values: range) -> None:
     producer = Producer(settings)
     for i in values:
@@ -42,10 +49,7 @@ def _read(consumer: Consumer, count: int, timeout_s: float) -> list[bytes]:
 
 def test_a_consumer_whose_heartbeat_stopped_rejoins_and_reads_on(kafka_bootstrap: str, unique: str) -> None:
     settings = ClientSettings(kafka_bootstrap)
-    topic = f"t{unique}.membership"
-    admin = Admin(settings)
-    admin.ensure_topics([TopicSpec(topic, partitions=3)])
-    admin.close()
+    topic = _topic(settings, f"t{unique}.membership")
     _produce(settings, topic, range(20))
 
     consumer = Consumer(settings, group_id=f"g{unique}", topics=[topic], session_timeout_ms=6_000)
@@ -91,10 +95,7 @@ def _stranded(settings: ClientSettings, topic: str, group: str) -> Consumer:
 
 def test_a_consumer_stranded_by_a_rebalance_it_never_finished_rejoins(kafka_bootstrap: str, unique: str) -> None:
     settings = ClientSettings(kafka_bootstrap)
-    topic = f"t{unique}.stranded"
-    admin = Admin(settings)
-    admin.ensure_topics([TopicSpec(topic, partitions=3)])
-    admin.close()
+    topic = _topic(settings, f"t{unique}.stranded")
     _produce(settings, topic, range(10))
 
     consumer = _stranded(settings, topic, f"g{unique}")

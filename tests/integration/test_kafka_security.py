@@ -43,6 +43,29 @@ def _open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def scram_user_and_topic(kafka_bootstrap: str, user: str, topic: str) -> tuple[str, str, str]:
+    """A new SCRAM user with a random password, and a topic for it (made over the plaintext listener)."""
+    password = secrets.token_urlsafe(16)
+    admin = Admin(ClientSettings(kafka_bootstrap))
+    try:
+        admin.upsert_scram_user(user, password)
+        admin.ensure_topics([TopicSpec(topic, 1)])
+    finally:
+        admin.close()
+    return user, password, topic
+
+
+def first_values(settings: ClientSettings, topic: str, group: str, timeout_s: float = 30) -> list[bytes | None]:
+    """The values of the first non-empty poll of ``topic`` in a new group."""
+    consumer = Consumer(settings, group_id=group, topics=[topic])
+    got = []
+    deadline = time.monotonic() + timeout_s
+    while not got and time.monotonic() < deadline:
+        got = consumer.poll(timeout_ms=500)
+    consumer.close()
+    return [r.value for r in got]
+
+
 def scram(broker: LocalBroker, user: str, password: str) -> ClientSettings:
     return ClientSettings(
         broker.sasl_bootstrap_servers,
@@ -58,14 +81,7 @@ def scram(broker: LocalBroker, user: str, password: str) -> ClientSettings:
 def test_scram_clients_produce_and_consume_and_wrong_passwords_are_refused(
     scram_broker: LocalBroker, kafka_bootstrap: str, unique: str
 ) -> None:
-    user, password = f"hub-{unique}", secrets.token_urlsafe(16)
-    admin = Admin(ClientSettings(kafka_bootstrap))
-    try:
-        admin.upsert_scram_user(user, password)
-        topic = f"t{unique}.secure"
-        admin.ensure_topics([TopicSpec(topic, 1)])
-    finally:
-        admin.close()
+    user, password, topic = scram_user_and_topic(kafka_bootstrap, f"hub-{unique}", f"t{unique}.secure")
 
     settings = scram(scram_broker, user, password)
     assert password not in repr(settings)  # secrets stay out of logs
@@ -79,13 +95,7 @@ def test_scram_clients_produce_and_consume_and_wrong_passwords_are_refused(
     assert producer is not None, "SCRAM client could not connect"
     producer.send(topic, b"over scram", b"k").wait()
     producer.close()
-    consumer = Consumer(settings, group_id=f"g{unique}", topics=[topic])
-    got = []
-    deadline = time.monotonic() + 20
-    while not got and time.monotonic() < deadline:
-        got = consumer.poll(timeout_ms=500)
-    consumer.close()
-    assert [r.value for r in got] == [b"over scram"]
+    assert first_values(settings, topic, f"g{unique}") == [b"over scram"]
 
     def send_with_a_wrong_password() -> None:
         bad = Producer(scram(scram_broker, user, "wrong-password"))
@@ -96,14 +106,7 @@ def test_scram_clients_produce_and_consume_and_wrong_passwords_are_refused(
 
 
 def test_scram_over_tls_with_the_local_ca(scram_broker: LocalBroker, kafka_bootstrap: str, unique: str) -> None:
-    user, password = f"hub-tls-{unique}", secrets.token_urlsafe(16)
-    admin = Admin(ClientSettings(kafka_bootstrap))
-    try:
-        admin.upsert_scram_user(user, password)
-        topic = f"t{unique}.tls"
-        admin.ensure_topics([TopicSpec(topic, 1)])
-    finally:
-        admin.close()
+    user, password, topic = scram_user_and_topic(kafka_bootstrap, f"hub-tls-{unique}", f"t{unique}.tls")
     settings = ClientSettings(
         scram_broker.tls_bootstrap_servers,
         security_protocol="SASL_SSL",
@@ -143,14 +146,7 @@ def test_scram_over_tls_with_the_local_ca(scram_broker: LocalBroker, kafka_boots
 def test_confluent_client_speaks_scram_over_tls_too(
     scram_broker: LocalBroker, kafka_bootstrap: str, unique: str
 ) -> None:
-    user, password = f"hub-ck-{unique}", secrets.token_urlsafe(16)
-    admin = Admin(ClientSettings(kafka_bootstrap))
-    try:
-        admin.upsert_scram_user(user, password)
-        topic = f"t{unique}.cktls"
-        admin.ensure_topics([TopicSpec(topic, 1)])
-    finally:
-        admin.close()
+    user, password, topic = scram_user_and_topic(kafka_bootstrap, f"hub-ck-{unique}", f"t{unique}.cktls")
     secure = {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
@@ -170,13 +166,7 @@ def test_confluent_client_speaks_scram_over_tls_too(
         finally:
             producer.discard()
     assert written is not None and written.offset == 0
-    consumer = Consumer(settings, group_id=f"g{unique}", topics=[topic])
-    got = []
-    deadline = time.monotonic() + 30
-    while not got and time.monotonic() < deadline:
-        got = consumer.poll(timeout_ms=500)
-    consumer.close()
-    assert [r.value for r in got] == [b"over tls"]
+    assert first_values(settings, topic, f"g{unique}") == [b"over tls"]
 
     untrusting = Producer(ClientSettings(scram_broker.tls_bootstrap_servers, **secure))  # no local CA
     with pytest.raises(StreamingError):

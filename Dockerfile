@@ -8,7 +8,10 @@ COPY router router
 COPY streaming streaming
 COPY config config
 COPY demo demo
-RUN pip install --no-cache-dir . && useradd --system hub
+COPY journey journey
+COPY simulator simulator
+# the confluent extra lets kafka.client: confluent-kafka be chosen in hub.yaml without a rebuild
+RUN pip install --no-cache-dir ".[confluent]" && useradd --system hub
 USER hub
 ENV HUB_HTTP_HOST=0.0.0.0 HUB_HTTP_PORT=8080
 EXPOSE 8080

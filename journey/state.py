@@ -514,9 +514,11 @@ class DeadlineIndex:
     def __init__(self) -> None:
         self._heap: list[tuple[datetime, str, str]] = []
         self._current: dict[str, dict[str, datetime]] = {}
+        self._live = 0  # deadlines in _current (kept, not counted: schedule runs once per event)
 
     def schedule(self, pilgrim_key: str, deadlines: Mapping[str, datetime]) -> None:
         previous = self._current.pop(pilgrim_key, {})
+        self._live += len(deadlines) - len(previous)
         if deadlines:
             self._current[pilgrim_key] = dict(deadlines)
         for kind, deadline in deadlines.items():
@@ -535,6 +537,7 @@ class DeadlineIndex:
             if scheduled is None or scheduled.get(kind) != deadline:
                 continue  # replaced or removed since
             del scheduled[kind]
+            self._live -= 1
             if not scheduled:
                 del self._current[key]
             keys.add(key)
@@ -551,10 +554,11 @@ class DeadlineIndex:
     def clear(self) -> None:
         self._heap.clear()
         self._current.clear()
+        self._live = 0
 
     def size(self) -> int:
         """Deadlines scheduled (live entries)."""
-        return sum(len(d) for d in self._current.values())
+        return self._live
 
     def __len__(self) -> int:
         return self.size()

@@ -5,6 +5,7 @@ the service's loop with fakes at the Kafka seam (one alert per transaction retry
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
 import uuid
 from collections.abc import Sequence
@@ -443,6 +444,23 @@ def test_deadline_index_limit_and_compaction() -> None:
     first = index.due(T0 + DAY, limit=10)
     assert first == {f"p{i}" for i in range(10)}
     assert len(index.due(T0 + DAY)) == 990
+
+
+def test_deadline_index_counts_what_it_holds() -> None:
+    """The live count is kept, not recounted per event: it must match the entries through any mix of
+    scheduling, replacing, removing, popping and clearing."""
+    rng = random.Random(7)
+    index = DeadlineIndex()
+    for step in range(3000):
+        key = f"p{rng.randrange(200)}"
+        if step % 97 == 0:
+            index.due(T0 + rng.randrange(0, 50) * HOUR, limit=rng.choice([None, 5]))
+        else:
+            kinds = rng.sample(["no_show", "no_housing", "overstay", "forget"], rng.randrange(0, 4))
+            index.schedule(key, {kind: T0 + rng.randrange(0, 50) * HOUR for kind in kinds})
+        assert len(index) == sum(len(d) for d in index._current.values())
+    index.clear()
+    assert len(index) == 0
 
 
 # ---- persistence and presentation --------------------------------------------------------------------

@@ -58,6 +58,7 @@ def client_config(settings: ClientSettings) -> dict[str, Any]:
         "client.id": settings.client_id,
         "security.protocol": settings.security_protocol.lower(),
         "socket.timeout.ms": settings.request_timeout_ms,
+        "logger": logging.getLogger("librdkafka"),  # not stderr: through logging, like everything else
     }
     if settings.sasl_mechanism:
         config |= {
@@ -193,10 +194,12 @@ class ConfluentProducer(Producer):
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.flush(timeout_s)
+        self._producer = None  # librdkafka's handle is destroyed with its last reference
 
     def discard(self) -> None:
         self._producer.purge(in_queue=True, in_flight=True)
         self._producer.flush(0)
+        self._producer = None
 
 
 class ConfluentConsumer(Consumer):

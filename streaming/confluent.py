@@ -247,8 +247,14 @@ class ConfluentConsumer(Consumer):
         self._assigned = frozenset()
 
     def poll(self, timeout_ms: int = 1000, max_records: int | None = None) -> list[Record]:
+        # consume(n, timeout) waits for n messages or the timeout, so a quiet topic would hold each
+        # batch for the whole timeout: wait for the first message only, then take what is buffered.
         try:
-            messages = self._consumer.consume(max_records or self._max_records, timeout_ms / 1000)
+            first = self._consumer.poll(timeout_ms / 1000)
+            if first is None:
+                return []
+            more = (max_records or self._max_records) - 1
+            messages = [first, *(self._consumer.consume(more, 0) if more > 0 else ())]
         except confluent_kafka.KafkaException as exc:
             raise _error(exc, "poll failed", self._settings) from exc
         records: list[Record] = []

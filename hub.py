@@ -113,24 +113,22 @@ class Hub:
         )
 
     def start_router(self) -> None:
-        """One worker thread per subscription (a bulkhead each), sharing partitions with other routers."""
-        from router.engine import DerivedSchemas, RouterService, build_worker
+        """The Kafka-target subscriptions in one lane, a worker per webhook (a bulkhead each); threads
+        sharing partitions with other routers of the group."""
+        from router.engine import DerivedSchemas, RouterService, build_workers
 
         kafka = self.config.kafka
-        derived = DerivedSchemas()
-        workers = [
-            build_worker(
-                sub,
-                kafka.client_settings(f"hub-router-{sub.id}"),
-                self.config.router.group_id,
-                self.codec,
-                self.router_topics(),
-                self.config.mask_key(),
-                instance=self.config.router.instance,
-                derived=derived,
-            )
-            for sub in self.subscriptions.subscriptions
-        ]
+        workers = build_workers(
+            self.subscriptions.subscriptions,
+            kafka.client_settings("hub-router"),
+            self.config.router.group_id,
+            self.codec,
+            self.router_topics(),
+            self.config.mask_key(),
+            instance=self.config.router.instance,
+            derived=DerivedSchemas(),
+            settings_for=lambda name: kafka.client_settings(f"hub-router-{name}"),
+        )
         self.workers.extend(workers)
         self._threads.extend(RouterService(workers).start(self.stop))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.workload import NATIONALITIES, event  # shared with the suite (bench/suite.py)
-from router.engine import DELIVERIES, RouterTopics, build_worker
+from router.engine import DELIVERIES, RouterTopics, build_workers
 from router.subscriptions import Subscription
 from schemas.catalogue import SchemaCatalogue
 from schemas.codec import Codec
@@ -84,8 +84,7 @@ def main() -> int:
     rows = []
     for count in args.subscriptions:
         subs = [subscription(i, run) for i in range(count)]
-        workers = [build_worker(s, settings, f"bench.{run}.{count}", codec, topics, b"k" * 32, instance="0")
-                   for s in subs]
+        workers = build_workers(subs, settings, f"bench.{run}.{count}", codec, topics, b"k" * 32, instance="0")
         names = [s.id for s in subs]
         base = handled(names)
         stop = threading.Event()

@@ -1,15 +1,15 @@
 """Contender: the hub's router on the suite's routing job (runs in the hub's own venv).
 
-One :class:`router.engine.KafkaTargetWorker` per subscription, started by
-:class:`router.engine.RouterService` exactly as ``hub.py`` does: each worker has its own consumer
-group and thread, decodes every event, applies its filter and projection, encodes with its derived
-schema and writes deliveries, audit records and offsets in one Kafka transaction per polled batch.
+The workers :func:`router.engine.build_workers` makes, started by :class:`router.engine.RouterService`
+exactly as ``hub.py`` does: for Kafka targets one :class:`router.engine.KafkaLane`, whose consumer
+reads and decodes each event once, applies every subscription's filter and projection, encodes with
+each subscriber's derived schema and writes deliveries, audit record and offsets in one Kafka
+transaction per polled batch.
 
-Measured in this process: events handled per second (an event counts once every subscription has
-decided on it: the sum of records seen by the workers' ``select``, divided by the subscriptions),
-CPU seconds per event (``time.process_time``, all threads) and peak RSS. ``--mode drain`` times the
-preloaded backlog with :class:`bench.workload.DrainMeter`; ``--mode live`` routes until SIGTERM
-(the suite's latency runs) and reports the CPU it used.
+Measured in this process: events handled per second (records of committed batches), deliveries per
+second, CPU seconds per event (``time.process_time``, all threads) and peak RSS. ``--mode drain``
+times the preloaded backlog with :class:`bench.workload.DrainMeter`; ``--mode live`` routes until
+SIGTERM (the suite's latency runs) and reports the CPU it used.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +27,24 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 import kafka
 
 from bench.workload import MASK_KEY, DrainMeter, Workload, contender_parser, emit, until_terminated
-from router.engine import DeadLetter, DerivedSchemas, RouterService, RouterTopics, SubscriberWorker, build_worker
+from router.engine import DerivedSchemas, KafkaLane, RouterService, RouterTopics, build_workers
 from router.subscriptions import Subscription
 from schemas.catalogue import SchemaCatalogue
 from schemas.codec import Codec
 from streaming.kafka import ClientSettings, Record
 
 
-def count_selections(worker: SubscriberWorker, seen: list[int], delivered: list[int], index: int) -> None:
-    """Wrap the worker's ``select`` (called once per record) to count records and deliveries."""
-    select: Callable[[Record], Any] = worker.select
+def count_batches(lane: KafkaLane, seen: list[int], delivered: list[int]) -> None:
+    """Wrap the lane's ``handle_batch`` to count the records of each committed batch and their deliveries."""
+    handle: Callable[..., None] = lane.handle_batch
 
-    def counted(record: Record) -> Any:
-        selected = select(record)
-        seen[index] += 1
-        if selected is not None and not isinstance(selected, DeadLetter):
-            delivered[index] += 1
-        return selected
+    def counted(records: Sequence[Record], history: Sequence[Record] = ()) -> None:
+        before = {sub: route.delivered._value.get() for sub, route in lane.routes.items()}
+        handle(records, history)
+        seen[0] += len(records)
+        delivered[0] += int(sum(route.delivered._value.get() - before[sub] for sub, route in lane.routes.items()))
 
-    worker.select = counted  # type: ignore[method-assign]
+    lane.handle_batch = counted  # type: ignore[method-assign]
 
 
 def main() -> int:
@@ -63,16 +62,15 @@ def main() -> int:
     topics = RouterTopics(args.source, f"{prefix}.replay", f"{prefix}.dlq", f"{prefix}.audit", f"{prefix}.schemas")
     subscriptions = [Subscription.model_validate(spec)
                      for spec in workload.specs(lambda j: args.target_format.format(j=j))]
-    derived = DerivedSchemas()
-    workers = [build_worker(sub, settings, args.group, codec, topics, MASK_KEY, instance="0", derived=derived)
-               for sub in subscriptions]
-    n = len(workers)
-    seen, delivered = [0] * n, [0] * n
-    for index, worker in enumerate(workers):
-        count_selections(worker, seen, delivered, index)
+    workers = build_workers(subscriptions, settings, args.group, codec, topics, MASK_KEY, instance="0",
+                            derived=DerivedSchemas())
+    [lane] = workers
+    assert isinstance(lane, KafkaLane)
+    seen, delivered = [0], [0]
+    count_batches(lane, seen, delivered)
 
     def progress() -> tuple[float, float, bool]:
-        return sum(seen) / n, float(sum(delivered)), all(seen)
+        return float(seen[0]), float(delivered[0]), bool(seen[0])
 
     stop = until_terminated()
     threads = RouterService(workers).start(stop)
@@ -86,8 +84,7 @@ def main() -> int:
                               "workload": workload.name, "mode": args.mode, "threads": len(threads)}
     if args.mode == "drain":
         def waiting() -> str:
-            idle = [w.sub.id for w, count in zip(workers, seen, strict=True) if not count]
-            return f"{n - len(idle)}/{n} started; not yet: {', '.join(idle[:10])}"
+            return "the lane has not committed a batch yet"
 
         meter = DrainMeter(progress, args.total, args.warmup_s, args.window_s, args.windows, timeout_s=600,
                            waiting=waiting, ready_timeout_s=args.ready_timeout_s)

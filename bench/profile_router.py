@@ -50,19 +50,22 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("decode (Codec.decode, fastavro read)", ("Codec.decode", "schemaless_reader")),
     ("filter (compiled predicates)", ("router/filters.py",)),
     ("project + mask (Projector.project)", ("Projector.project", "Projector._project", "keyed_hash")),
-    ("encode (derived schema, fastavro write)", ("_encode (router", "schemaless_writer")),
-    ("audit entries (audit, delivered_paths, json)", ("SubscriberWorker.audit", "audit_records", "delivered_paths")),
+    ("encode (derived schema, fastavro write)", ("_Encoder.__call__", "schemaless_writer")),
+    ("audit (AuditBatch, json)", ("router/audit.py", "Route.audit")),
     ("metrics (prometheus_client)", ("prometheus_client",)),
-    ("event type from ce_type / headers", ("_event_type", "Record.header")),
+    ("event type from ce_type / headers", ("EventTypes.__call__", "Record.header")),
     ("transaction (begin, send_offsets, commit)", ("Producer.begin", "Producer.send_offsets", "Producer.commit",
+                                                    "Standing.note",
                                                     "transaction_manager", "TransactionManager")),
-    ("produce (kafka-python send, accumulator)", ("Producer.send (streaming", "KafkaProducer.send",
+    ("produce (client send, accumulator)", ("Producer.send_batch", "Producer.send (streaming", "KafkaProducer.send",
                                                   "record_accumulator", "RecordAccumulator")),
     ("producer sender/IO (batches, requests)", ("sender.py", "Sender.")),
     ("consume (poll, fetch, record parsing)", ("Consumer.poll (streaming", "KafkaConsumer.poll", "fetcher.py",
+                                               "_record (streaming",
                                                "Fetcher.", "default_records", "DefaultRecord")),
     ("consumer lag report (end_offsets)", ("_report_lag", "Consumer.lag")),
-    ("handle_batch (headers, lists, own lines)", ("KafkaTargetWorker.handle_batch",)),
+    ("route + handle_batch (headers, lists, own lines)", ("KafkaLane._route", "KafkaLane.handle_batch",
+                                                          "forwarded_headers")),
     ("kafka-python network / IO loop", ("kafka/net/", "kafka/conn", "selectors.py", "kafka/protocol")),
     ("threading / other", ("",)),
 ]
@@ -94,7 +97,9 @@ def summarise(raw: str) -> tuple[int, collections.Counter[str], collections.Coun
     return total, stages, leaves
 
 
-def profile(workload: Workload, bootstrap: str, seconds: float, events: int, python: str) -> dict[str, Any]:
+def profile(
+    workload: Workload, bootstrap: str, seconds: float, events: int, python: str, client: str = "kafka-python"
+) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     prefix = f"bench.{run}"
     admin = Admin(ClientSettings(bootstrap, client_id="bench-profile"))
@@ -111,7 +116,7 @@ def profile(workload: Workload, bootstrap: str, seconds: float, events: int, pyt
                "--source", f"{prefix}.backlog", "--target-format", f"{prefix}.deliver.{{j}}", "--aux-prefix", prefix,
                "--group", f"{prefix}.profile", "--size", workload.size, "--subscriptions",
                str(workload.subscriptions), "--fanout", str(workload.fanout), "--total", str(events),
-               "--warmup-s", "2", "--window-s", str(seconds / 3 + 1), "--windows", "3"]
+               "--warmup-s", "2", "--window-s", str(seconds / 3 + 1), "--windows", "3", "--client", client]
         with tempfile.TemporaryDirectory() as tmp:
             out, err = Path(tmp) / "out", Path(tmp) / "err"
             with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -136,7 +141,7 @@ def profile(workload: Workload, bootstrap: str, seconds: float, events: int, pyt
     total, stages, leaves = summarise(raw)
     cpu = measured.get("cpu_us_per_event")
     return {
-        "workload": workload.name, "samples": total, "events_per_s": measured.get("events_per_s"),
+        "workload": workload.name, "client": client, "samples": total, "events_per_s": measured.get("events_per_s"),
         "cpu_us_per_event": cpu,
         "stages": [{"stage": s, "share": n / total, "us_per_event": cpu * n / total if cpu else None}
                    for s, n in stages.most_common()],
@@ -148,7 +153,7 @@ def profile(workload: Workload, bootstrap: str, seconds: float, events: int, pyt
 def render(profiles: list[dict[str, Any]]) -> str:
     out = ["# Router profile on the suite's job (py-spy, GIL-holding samples)", ""]
     for p in profiles:
-        out += [f"## {p['workload']}: {p['events_per_s'] or 0:,.0f} events/s, "
+        out += [f"## {p['workload']} ({p.get('client', 'kafka-python')}): {p['events_per_s'] or 0:,.0f} events/s, "
                 f"{p['cpu_us_per_event'] or 0:,.0f} µs CPU per event, {p['samples']:,} samples", "",
                 "| stage | share | µs per event |", "|---|--:|--:|"]
         for s in p["stages"]:
@@ -166,6 +171,7 @@ def main() -> int:
                         help="size-sN-fF names, as in the suite's table")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--client", choices=["kafka-python", "confluent-kafka"], default="kafka-python")
     parser.add_argument("--stacks", help="also write each workload's collapsed stacks into this directory")
     args = parser.parse_args()
     if not PY_SPY.exists():
@@ -177,7 +183,7 @@ def main() -> int:
         size, subs, fanout = name.split("-")
         workload = Workload(size, int(subs[1:]), int(fanout[1:]))
         print(f"profiling the router on {workload.name} ...", file=sys.stderr, flush=True)
-        profiles.append(profile(workload, bootstrap, args.seconds, args.events, loader))
+        profiles.append(profile(workload, bootstrap, args.seconds, args.events, loader, args.client))
     RESULTS.mkdir(parents=True, exist_ok=True)
     markdown = render(profiles)
     (RESULTS / "profile-router.md").write_text(markdown)

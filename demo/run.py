@@ -103,7 +103,7 @@ def run_demo(config_path: Path | None = None, keep_running: bool = False) -> int
     kafka_subs = [(s.id, s.target.topic) for s in hub.subscriptions.subscriptions if isinstance(s.target, KafkaTarget)]
     print(
         f"2. Hub: HTTP ingest on {base} (docs {base}/docs), {len(hub.runtimes)} connectors, "
-        f"{len(hub.subscriptions.subscriptions)} subscriptions (one router worker each)"
+        f"{len(hub.subscriptions.subscriptions)} subscriptions (Kafka targets in one router lane, a worker per webhook)"
     )
 
     admin = Admin(config.kafka.client_settings("hub-demo"))
@@ -115,7 +115,7 @@ def run_demo(config_path: Path | None = None, keep_running: bool = False) -> int
     def idle() -> bool:
         if not all(w.consumer and w.consumer.assignment() and not w.busy for w in hub.workers):
             return False
-        return not any(w.consumer.lag() for w in hub.workers if w.consumer) and not any(w.busy for w in hub.workers)
+        return not any(w.lag() for w in hub.workers) and not any(w.busy for w in hub.workers)
 
     def caught_up(timeout_s: float) -> None:
         """Every router worker has read to the end and delivered, twice in a row half a second apart."""

@@ -100,11 +100,13 @@ class Monitor:
         self.thread = threading.Thread(target=self._run, name="monitor", daemon=True)
 
     def _lag(self) -> float:
-        consumers = [w.consumer for w in self.hub.workers] + [self.hub.journey.consumer if self.hub.journey else None]
+        lags = [w.lag for w in self.hub.workers]
+        if self.hub.journey and self.hub.journey.consumer:
+            lags.append(self.hub.journey.consumer.lag)
         total = 0
-        for consumer in consumers:
+        for lag in lags:
             with contextlib.suppress(Exception):  # a rebalance: skip this sample's share
-                total += consumer.lag() if consumer is not None else 0
+                total += lag()
         return float(total)
 
     def _run(self) -> None:
@@ -206,7 +208,7 @@ def run_simulation(
             inboxes[kind] = Path(connector.transport.directory)
     print(
         f"3. Hub up: HTTP {base}, inboxes {', '.join(sorted(inboxes))}, "
-        f"{len(hub.workers)} subscriptions, journey service on the simulated clock",
+        f"{len(hub.subscriptions.subscriptions)} subscriptions, journey service on the simulated clock",
         flush=True,
     )
 
@@ -216,10 +218,12 @@ def run_simulation(
         streak = 0
         while time.monotonic() < deadline and streak < 3:
             busy = any(p.is_file() for d in inboxes.values() if d.is_dir() for p in d.iterdir())
-            consumers = [w.consumer for w in hub.workers]
-            consumers.append(hub.journey.consumer if hub.journey else None)
+            journey = hub.journey.consumer if hub.journey else None
             try:
-                lagging = any(c is None or not c.assignment() or c.lag() for c in consumers)
+                lagging = any(w.consumer is None or not w.consumer.assignment() or w.lag() for w in hub.workers)
+                lagging = lagging or (
+                    hub.journey is not None and (journey is None or not journey.assignment() or bool(journey.lag()))
+                )
             except Exception:
                 lagging = True
             busy = busy or lagging or any(w.busy for w in hub.workers)

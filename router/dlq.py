@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from router.audit import expand
 from router.engine import REPLAY_HEADER
 from streaming.kafka import ClientSettings, Producer, Record, read_to_end
 
@@ -154,7 +155,5 @@ def audit_trail(settings: ClientSettings, topic: str, pilgrim_key: str) -> list[
     for record in read_to_end(settings, topic):
         if not record.value:
             continue
-        value = json.loads(record.value)
-        entries = value["entries"] if value.get("kind") == "deliveries" else [value]
-        trail.extend(e for e in entries if e.get("pilgrim_key") == pilgrim_key)
+        trail.extend(e for e in expand(json.loads(record.value)) if e.get("pilgrim_key") == pilgrim_key)
     return sorted(trail, key=lambda entry: entry.get("at", ""))

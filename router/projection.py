@@ -25,7 +25,9 @@ Contract:
   null stays null. ``{last: N}`` keeps the length and the last N characters; a value of N characters
   or fewer is left as it is. A record reached only through dropped paths is left out.
 - :class:`Projector` is built once per subscription. ``project`` returns a new nested dict and never
-  mutates the event; ``derive_schema`` gives the Avro schema the projected events are written with;
+  mutates the event; unmasked values inside a delivered subtree are shared with the event, not copied
+  (one decoded event feeds every subscriber: treat both as read-only); ``derive_schema`` gives the
+  Avro schema the projected events are written with;
   ``validate_against`` lists configured paths an event schema does not have.
 """
 
@@ -221,6 +223,11 @@ class Projector:
         self._key = mask_key
         self._root = _plan(projection)
 
+    @property
+    def masks(self) -> bool:
+        """Whether any value is masked (a projection without masks delivers values as they are)."""
+        return self.projection is not None and bool(self.projection.mask)
+
     # -- events --
 
     def project(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,11 +249,11 @@ class Projector:
                     if projected is not _OMIT:
                         out[key] = projected
                 elif node.whole:
-                    out[key] = _clear(item) if rule is None else self._mask(item, rule)
+                    out[key] = item if rule is None else self._mask(item, rule)
             return out
         if not node.whole:
             return _OMIT
-        return _clear(value) if rule is None else self._mask(value, rule)
+        return value if rule is None else self._mask(value, rule)
 
     def _mask(self, value: Any, rule: _Rule) -> Any:
         if value is None:
@@ -289,17 +296,6 @@ class Projector:
             if path not in missing and not names.has_path(event_schema, path.split(".")):
                 missing.append(path)
         return missing
-
-
-def _clear(value: Any) -> Any:
-    """A copy of an unmasked value: new dicts and lists, the (immutable) leaves shared."""
-    if isinstance(value, Mapping):
-        return {key: _clear(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clear(item) for item in value]
-    if isinstance(value, bytearray | set):
-        return copy.copy(value)
-    return value
 
 
 def _leaf_paths(value: Mapping[str, Any], prefix: str) -> Iterator[str]:
@@ -383,6 +379,61 @@ class _NamedTypes:
                     if item["name"] == parts[0] and self.has_path(item["type"], parts[1:], inner):
                         return True
         return False
+
+
+def schema_leaf_paths(schema: Mapping[str, Any]) -> list[str]:
+    """Sorted dotted paths of the non-record fields of a record schema, through nullable records: the
+    fields a subscriber written with this (derived) schema receives, for the delivery audit."""
+    names = _NamedTypes(schema)
+    paths: set[str] = set()
+
+    def walk(record: Mapping[str, Any], prefix: str, ns: str | None) -> None:
+        for item in record["fields"]:
+            resolved = names.resolve(item["type"], ns)
+            branches = [names.resolve(b, ns) for b in (resolved if isinstance(resolved, list) else [resolved])]
+            records = [b for b in branches if _is_record(b)]
+            for inner in records:
+                walk(inner, f"{prefix}{item['name']}.", names.namespace_of(inner, ns))
+            if not records:
+                paths.add(prefix + item["name"])
+
+    walk(schema, "", names.namespace_of(schema, None))
+    return sorted(paths)
+
+
+def binary_shape(schema: Mapping[str, Any]) -> Any:
+    """What decides how an Avro schema encodes values: types, field order, union branches, enum
+    symbols, fixed sizes. Names, namespaces, docs, defaults and logical types do not; two schemas of
+    equal shape encode any value they both accept to the same bytes."""
+    names = _NamedTypes(schema)
+
+    def shape(item: Any, ns: str | None, seen: dict[str, int]) -> Any:
+        item = names.resolve(item, ns)
+        if isinstance(item, str):
+            return item
+        if isinstance(item, list):
+            return ("union", tuple(shape(branch, ns, seen) for branch in item))
+        kind = item.get("type")
+        if kind in ("record", "error"):
+            full = names.fullname(item, ns)
+            if full in seen:  # a recursive type: its position in the walk stands for it
+                return ("ref", seen[full])
+            inner = names.namespace_of(item, ns)
+            nested = {**seen, full: len(seen)}
+            return ("record", tuple(shape(f["type"], inner, nested) for f in item["fields"]))
+        if kind == "enum":
+            return ("enum", tuple(item["symbols"]))
+        if kind == "fixed":
+            return ("fixed", item["size"])
+        if kind == "array":
+            return ("array", shape(item["items"], ns, seen))
+        if kind == "map":
+            return ("map", shape(item["values"], ns, seen))
+        if kind in PRIMITIVES:  # a primitive with a logical type
+            return kind
+        raise ValueError(f"not an Avro schema: {item!r}")
+
+    return shape(schema, names.namespace_of(schema, None) if "name" in schema else None, {})
 
 
 def _is_record(schema: Any) -> bool:

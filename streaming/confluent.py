@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from streaming.kafka import (
@@ -28,6 +28,7 @@ from streaming.kafka import (
     Headers,
     KafkaUnavailable,
     Producer,
+    Reader,
     Record,
     StreamingError,
     TransactionFailed,
@@ -139,6 +140,10 @@ class ConfluentProducer(Producer):
         if transactional_id:
             # librdkafka wants a record's delivery timeout within the transaction's
             config |= {"transactional.id": transactional_id, "transaction.timeout.ms": delivery_timeout_ms}
+            # AddOffsetsToTxn right after a commit meets CONCURRENT_TRANSACTIONS while the coordinator
+            # completes the previous transaction; librdkafka's default 100 ms backoff then held one
+            # router batch in ten for 80-120 ms (bench/). The markers take a few milliseconds.
+            config |= {"retry.backoff.ms": 5, "retry.backoff.max.ms": 100}
         self._settings = settings
         self._timeout_s = settings.request_timeout_ms / 1000
         self._producer = ck.Producer(config)
@@ -161,6 +166,19 @@ class ConfluentProducer(Producer):
         self._producer.poll(0)
         return delivery
 
+    def send_batch(self, sends: Iterable[tuple[str, bytes | None, bytes | None, Headers]]) -> None:
+        produce = self._producer.produce
+        for topic, value, key, headers in sends:
+            while True:
+                try:
+                    produce(topic, value, key, headers=headers or None)
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
+                except confluent_kafka.KafkaException as exc:
+                    raise DeliveryFailed(f"cannot send to {topic}: {exc}") from exc
+        self._producer.poll(0)
+
     def flush(self, timeout_s: float | None = None) -> None:
         left = self._producer.flush(-1 if timeout_s is None else timeout_s)
         if left:
@@ -169,10 +187,21 @@ class ConfluentProducer(Producer):
     def begin(self) -> None:
         self._call(self._producer.begin_transaction)
 
-    def send_offsets(self, consumer: Consumer, offsets: Mapping[tuple[str, int], int]) -> None:
+    def send_offsets(
+        self,
+        consumer: Consumer,
+        offsets: Mapping[tuple[str, int], int],
+        metadata: Mapping[tuple[str, int], str] | None = None,
+    ) -> None:
         if not isinstance(consumer, ConfluentConsumer):
             raise TypeError("a confluent-kafka producer commits offsets of a confluent-kafka consumer only")
-        partitions = [confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        notes = metadata or {}
+        partitions = [
+            confluent_kafka.TopicPartition(t, p, o, metadata=notes[(t, p)])
+            if notes.get((t, p))
+            else confluent_kafka.TopicPartition(t, p, o)
+            for (t, p), o in offsets.items()
+        ]
         self._call(
             self._producer.send_offsets_to_transaction,
             partitions,
@@ -232,6 +261,7 @@ class ConfluentConsumer(Consumer):
         self._settings = settings
         self._max_records = max_poll_records
         self.rejoins = 0
+        self.assignments = 0
         self._consumer = ck.Consumer(config)
         # The assignment as the rebalance callbacks (served by poll) leave it: asking librdkafka for it
         # from another thread (lag and health checks do) can wait behind a poll in progress.
@@ -242,6 +272,7 @@ class ConfluentConsumer(Consumer):
 
     def _on_assign(self, _: Any, partitions: list[Any]) -> None:
         self._assigned = frozenset((tp.topic, tp.partition) for tp in partitions)
+        self.assignments += 1
 
     def _on_revoke(self, _: Any, partitions: list[Any]) -> None:
         self._assigned = frozenset()
@@ -266,17 +297,7 @@ class ConfluentConsumer(Consumer):
                 if error.fatal() or not error.retriable():
                     raise KafkaUnavailable(f"poll failed: {error.str()}")
                 continue
-            records.append(
-                Record(
-                    message.topic(),
-                    message.partition(),
-                    message.offset(),
-                    message.key(),
-                    message.value(),
-                    list(message.headers() or ()),
-                    message.timestamp()[1],
-                )
-            )
+            records.append(_record(message))
         return records
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
@@ -295,6 +316,18 @@ class ConfluentConsumer(Consumer):
             except confluent_kafka.KafkaException as exc:  # not assigned (any more): the next owner reads it
                 level = logging.WARNING if (topic, partition) in self._assigned else logging.DEBUG
                 logger.log(level, "seek %s/%s to %s refused: %s", topic, partition, offset, exc)
+
+    def committed(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str] | None]:
+        asked = [confluent_kafka.TopicPartition(t, p) for t, p in partitions]
+        if not asked:
+            return {}
+        try:
+            answer = self._consumer.committed(asked, timeout=self._settings.request_timeout_ms / 1000)
+        except confluent_kafka.KafkaException as exc:
+            raise KafkaUnavailable(f"cannot read committed offsets: {exc!r}") from exc
+        return {
+            (tp.topic, tp.partition): (tp.offset, tp.metadata or "") if tp.offset >= 0 else None for tp in answer
+        }
 
     def seek_to_committed(self) -> None:
         try:
@@ -322,6 +355,77 @@ class ConfluentConsumer(Consumer):
 
     def assignment(self) -> set[tuple[str, int]]:
         return set(self._assigned)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def _record(message: Any) -> Record:
+    return Record(
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        message.key(),
+        message.value(),
+        list(message.headers() or ()),
+        message.timestamp()[1],
+    )
+
+
+class ConfluentReader(Reader):
+    """:class:`~streaming.kafka.Reader` on librdkafka (its group id is never joined nor committed to)."""
+
+    def __init__(self, settings: ClientSettings, *, read_committed: bool = True, max_poll_records: int = 1000) -> None:
+        ck = _require()
+        self._settings = settings
+        self._max_records = max_poll_records
+        self._assigned: list[Any] = []
+        self._consumer = ck.Consumer(
+            client_config(settings)
+            | {
+                "group.id": f"{settings.client_id}.reader",  # librdkafka insists; assign() never joins it
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+                "allow.auto.create.topics": False,
+            }
+        )
+
+    def assign(self, positions: Mapping[tuple[str, int], int]) -> None:
+        self._assigned = [confluent_kafka.TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        try:
+            self._consumer.assign(self._assigned)
+        except confluent_kafka.KafkaException as exc:
+            raise KafkaUnavailable(f"cannot assign {sorted(positions)}: {exc!r}") from exc
+
+    def poll(self, timeout_ms: int = 0) -> list[Record]:
+        if not self._assigned:
+            return []
+        try:
+            messages = self._consumer.consume(self._max_records, timeout_ms / 1000)
+        except confluent_kafka.KafkaException as exc:
+            raise _error(exc, "poll failed", self._settings) from exc
+        records: list[Record] = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                records.append(_record(message))
+            elif error.fatal() or not (error.retriable() or error.code() == confluent_kafka.KafkaError._PARTITION_EOF):
+                raise KafkaUnavailable(f"poll failed: {error.str()}")
+        return records
+
+    def position(self, topic: str, partition: int) -> int:
+        try:
+            [tp] = self._consumer.position([confluent_kafka.TopicPartition(topic, partition)])
+        except confluent_kafka.KafkaException as exc:
+            raise KafkaUnavailable(f"position of {topic}/{partition} unknown: {exc!r}") from exc
+        if tp.offset >= 0:
+            return int(tp.offset)
+        for assigned in self._assigned:  # nothing consumed yet: where it was told to start
+            if (assigned.topic, assigned.partition) == (topic, partition):
+                return int(assigned.offset)
+        return 0
 
     def close(self) -> None:
         self._consumer.close()

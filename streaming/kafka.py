@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import kafka
 import kafka.errors
@@ -93,9 +93,8 @@ def _unavailable(settings: ClientSettings, exc: Exception) -> StreamingError:
     return KafkaUnavailable(f"no broker answers at {settings.bootstrap_servers}: {exc!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed Kafka record."""
+class Record(NamedTuple):
+    """One consumed Kafka record (a tuple: made for every record read, so made cheaply)."""
 
     topic: str
     partition: int
@@ -196,7 +195,7 @@ class Producer:
             config["transactional_id"] = transactional_id
             # kafka-python waits retry_backoff_ms (100) after CONCURRENT_TRANSACTIONS on AddOffsetsToTxn while
             # the previous transaction completes: that wait was the router's p99 at 1k events/s (bench/).
-            config["retry_backoff_ms"] = 20
+            config["retry_backoff_ms"] = 5
         try:
             self._producer = kafka.KafkaProducer(**config)
         except kafka.errors.KafkaError as exc:
@@ -215,6 +214,19 @@ class Producer:
         except kafka.errors.KafkaError as exc:
             raise DeliveryFailed(f"cannot send to {topic}: {exc}") from exc
 
+    def send_batch(self, sends: Iterable[tuple[str, bytes | None, bytes | None, Headers]]) -> None:
+        """Send records of the open transaction without a handle on each: :meth:`commit` fails if any
+        of them did not land."""
+        send = self._producer.send
+        topic = ""
+        try:
+            for topic, value, key, headers in sends:
+                send(topic, value=value, key=key, headers=headers)
+        except kafka.errors.KafkaTimeoutError as exc:
+            raise KafkaUnavailable(f"cannot send to {topic}: {exc}") from exc
+        except kafka.errors.KafkaError as exc:
+            raise DeliveryFailed(f"cannot send to {topic}: {exc}") from exc
+
     def flush(self, timeout_s: float | None = None) -> None:
         try:
             self._producer.flush(timeout=timeout_s)
@@ -226,9 +238,18 @@ class Producer:
     def begin(self) -> None:
         self._call(self._producer.begin_transaction)
 
-    def send_offsets(self, consumer: Consumer, offsets: Mapping[tuple[str, int], int]) -> None:
-        """Add the consumer's next offsets to the open transaction (consume-transform-produce)."""
-        converted = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+    def send_offsets(
+        self,
+        consumer: Consumer,
+        offsets: Mapping[tuple[str, int], int],
+        metadata: Mapping[tuple[str, int], str] | None = None,
+    ) -> None:
+        """Add the consumer's next offsets to the open transaction (consume-transform-produce), each
+        with its metadata string when given (read back by :meth:`Consumer.committed`)."""
+        notes = metadata or {}
+        converted = {
+            TopicPartition(t, p): OffsetAndMetadata(o, notes.get((t, p), ""), -1) for (t, p), o in offsets.items()
+        }
         try:
             self._call(self._producer.send_offsets_to_transaction, converted, consumer._consumer.group_metadata())
         except TransactionFailed as exc:
@@ -306,11 +327,16 @@ class Consumer:
         self._stranded_since: float | None = None
         self._membership_suspect = False
         self.rejoins = 0
+        self.assignments = 0
+        """How many assignments this consumer has received: it changes whenever a rebalance (or a
+        rejoin) may have moved partitions, and with them what other members committed."""
         self._consumer = self._open()
 
     def _open(self) -> Any:
         try:
-            return kafka.KafkaConsumer(*self._topics, **self._config)
+            consumer = kafka.KafkaConsumer(**self._config)
+            consumer.subscribe(self._topics, listener=_CountAssignments(self))
+            return consumer
         except kafka.errors.KafkaError as exc:
             raise _unavailable(self._settings, exc) from exc
 
@@ -422,6 +448,17 @@ class Consumer:
             except (kafka.errors.KafkaError, AssertionError, ValueError) as exc:
                 logger.debug("seek %s/%s skipped: %r", topic, partition, exc)
 
+    def committed(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str] | None]:
+        """The group's committed offset and its metadata string per partition; None where nothing was committed."""
+        found: dict[tuple[str, int], tuple[int, str] | None] = {}
+        try:
+            for topic, partition in partitions:
+                committed = self._consumer.committed(TopicPartition(topic, partition), metadata=True)
+                found[(topic, partition)] = None if committed is None else (committed.offset, committed.metadata or "")
+        except (kafka.errors.KafkaError, AssertionError) as exc:
+            raise KafkaUnavailable(f"cannot read committed offsets: {exc!r}") from exc
+        return found
+
     def seek_to_committed(self) -> None:
         """Move every assigned partition back to the group's committed offset (or its beginning)."""
         try:
@@ -453,6 +490,78 @@ class Consumer:
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+class _CountAssignments(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: Consumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owner.assignments += 1
+
+
+class Reader:
+    """Reads assigned partitions from given offsets, outside any consumer group (nothing committed):
+    a second read position beside a group member's, e.g. to catch a new subscriber up on history.
+
+    Settings naming ``client="confluent-kafka"`` make a :class:`streaming.confluent.ConfluentReader`."""
+
+    def __new__(cls, settings: ClientSettings, *args: Any, **kwargs: Any) -> Reader:
+        if cls is Reader and settings.client == "confluent-kafka":
+            from streaming.confluent import ConfluentReader
+
+            return super().__new__(ConfluentReader)
+        return super().__new__(cls)
+
+    def __init__(self, settings: ClientSettings, *, read_committed: bool = True, max_poll_records: int = 1000) -> None:
+        self._settings = settings
+        try:
+            self._consumer = kafka.KafkaConsumer(
+                **settings.client_config(),
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed" if read_committed else "read_uncommitted",
+                max_poll_records=max_poll_records,
+            )
+        except kafka.errors.KafkaError as exc:
+            raise _unavailable(settings, exc) from exc
+
+    def assign(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Read exactly these partitions, each from its offset (an offset before the log start reads
+        from the log start)."""
+        try:
+            self._consumer.assign([TopicPartition(t, p) for t, p in positions])
+            for (topic, partition), offset in positions.items():
+                self._consumer.seek(TopicPartition(topic, partition), offset)
+        except (kafka.errors.KafkaError, AssertionError, ValueError) as exc:
+            raise KafkaUnavailable(f"cannot assign {sorted(positions)}: {exc!r}") from exc
+
+    def poll(self, timeout_ms: int = 0) -> list[Record]:
+        if not self._consumer.assignment():
+            return []
+        try:
+            batches = self._consumer.poll(timeout_ms=timeout_ms)
+        except kafka.errors.KafkaError as exc:
+            raise KafkaUnavailable(f"poll failed: {exc!r}") from exc
+        return [
+            Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
+            for batch in batches.values()
+            for r in batch
+        ]
+
+    def position(self, topic: str, partition: int) -> int:
+        """The offset of the next record this reader returns from the partition."""
+        try:
+            return int(self._consumer.position(TopicPartition(topic, partition)))
+        except (kafka.errors.KafkaError, AssertionError) as exc:
+            raise KafkaUnavailable(f"position of {topic}/{partition} unknown: {exc!r}") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._consumer.close(autocommit=False)
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,62 @@ def test_filters_and_projections_exactly_as_configured(configure: Any, unique: s
     assert len({e["envelope"]["event_id"] for e in everything}) == 7
 
 
+@CLIENTS
+def test_a_subscriber_added_later_is_caught_up_once_and_in_order_beside_the_live_traffic(
+    configure: Any, unique: str, client: str
+) -> None:
+    early = {
+        "id": "early",
+        "agency": "ministry",
+        "event_types": ["PilgrimRegistered"],
+        "target": {"kind": "kafka", "topic": f"t{unique}.deliver.early"},
+    }
+    late = {**early, "id": "late", "target": {"kind": "kafka", "topic": f"t{unique}.deliver.late"}}
+    config = configure([early], client)
+    hub = Hub(config)
+    try:
+        hub.start_router()
+        post(hub)
+        post(hub)
+        assert len(delivered(config, f"t{unique}.deliver.early", expected=14)) == 14
+    finally:
+        hub.close()
+
+    config = configure([early, late], client)  # the same router group: "late" is new to it
+    hub = Hub(config)
+    try:
+        hub.start_router()
+        [lane] = hub.workers
+        post(hub, "01-jakarta-agent-group.json")  # live traffic while "late" is brought up on the 14 before it
+        deadline = time.monotonic() + 30  # ... and it joins the others even once the topic is quiet
+        while time.monotonic() < deadline and (lane.busy or not lane.standing or lane._catching_up()):
+            time.sleep(0.1)
+        caught_up_s = 30 - (deadline - time.monotonic())
+        post(hub, *(n for n in sorted(p.name for p in FEEDS.iterdir()) if n != "01-jakarta-agent-group.json"))
+        got_early = delivered(config, f"t{unique}.deliver.early", expected=21)
+        got_late = delivered(config, f"t{unique}.deliver.late", expected=21)
+        standings = list(lane.standing.values())
+    finally:
+        hub.close()
+    early_ids = [e["envelope"]["event_id"] for e in got_early]
+    late_ids = [e["envelope"]["event_id"] for e in got_late]
+    assert len(early_ids) == len(set(early_ids)) == 21, "the early subscriber lost or repeated events"
+    assert len(late_ids) == len(set(late_ids)) == 21, "the late subscriber lost or repeated events"
+    assert set(late_ids) == set(early_ids)
+    assert caught_up_s < 30, "the late subscriber never joined the others"
+    assert all(s.at == {"early", "late"} and not s.behind for s in standings if s.head is not None)
+
+    source = read_topic(config.kafka.bootstrap_servers, config.kafka.topics.events, expected=21)
+    by_pilgrim: dict[str, list[str]] = {}
+    for r in source:
+        _, event = hub.codec.decode(r.value or b"")
+        by_pilgrim.setdefault(event["envelope"]["pilgrim_key"], []).append(event["envelope"]["event_id"])
+    late_by_pilgrim: dict[str, list[str]] = {}
+    for event in got_late:
+        late_by_pilgrim.setdefault(event["envelope"]["pilgrim_key"], []).append(event["envelope"]["event_id"])
+    assert late_by_pilgrim == by_pilgrim, "history and live events reached the late subscriber out of order"
+
+
 def test_a_down_webhook_catches_up_without_delaying_others(configure: Any, unique: str, receiver: str) -> None:
     config = configure(
         [

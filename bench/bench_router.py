@@ -4,9 +4,9 @@
 
 Preloads ``--events`` PilgrimRegistered events (Avro, Confluent wire format, ~300 B) into a fresh
 journey topic on the local broker (or ``KAFKA_BOOTSTRAP_SERVERS``), then for each subscription
-count starts one router worker per subscription (Kafka targets, exactly-once transactions; every
-other subscription has a filter and a masked projection) and times how long until every worker has
-handled every event. Prints a Markdown table and writes ``bench/results/router.json``.
+count starts the router's workers for that many subscriptions (Kafka targets: one lane, exactly-once
+transactions; every other subscription has a filter and a masked projection) and times how long
+until every subscription has decided on every event. Prints a Markdown table and writes ``bench/results/router.json``.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ topic (:mod:`router.audit`): subscriber, event id, pilgrim key, the fields deliv
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
@@ -38,6 +39,7 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -466,8 +468,12 @@ class Standing:
     behind: dict[str, int] = field(default_factory=dict)
 
     def note(self) -> str:
-        """The offset metadata that records this standing with the committed offset."""
-        return json.dumps({"v": 1, "at": sorted(self.at), "behind": self.behind}, separators=(",", ":"))
+        """The offset metadata that records this standing with the committed offset (JSON; deflated
+        and base64-encoded behind ``z:`` when long, as many subscriber ids are)."""
+        text = json.dumps({"v": 1, "at": sorted(self.at), "behind": self.behind}, separators=(",", ":"))
+        if len(text) <= 512:
+            return text
+        return "z:" + base64.b64encode(zlib.compress(text.encode(), 9)).decode()
 
     @classmethod
     def read(cls, committed: tuple[int, str] | None, configured: Iterable[str]) -> Standing:
@@ -479,9 +485,9 @@ class Standing:
             return cls(None, wanted)
         offset, note = committed
         try:
-            raw = json.loads(note)
+            raw = json.loads(zlib.decompress(base64.b64decode(note[2:])) if note.startswith("z:") else note)
             at, behind = set(raw["at"]), {str(k): int(v) for k, v in raw["behind"].items()}
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, zlib.error):
             logger.warning("offset metadata %r is not a lane's standing; taking every subscriber as up to date", note)
             return cls(offset, wanted)
         at = (at | {s for s, p in behind.items() if p >= offset}) & wanted
@@ -523,7 +529,7 @@ class KafkaLane:
     ) -> None:
         if not subs:
             raise ValueError("a lane needs at least one subscription")
-        worst = len(Standing(2**62, {s.id for s in subs}, {s.id: 2**62 for s in subs}).note())
+        worst = len(Standing(10**15, set(), {s.id: 10**15 - 1 - i for i, s in enumerate(subs)}).note())
         if worst > METADATA_LIMIT:
             raise ValueError(
                 f"{len(subs)} Kafka subscriptions are too many for one router group: where they stand takes up to "

@@ -13,8 +13,9 @@ Read from ``config/subscriptions.yaml``::
         target: {kind: webhook, url: "https://hotels.example/hooks/hub", secret: "whsec_..."}
         retry: {max_attempts: 10, budget_seconds: 600}
 
-Each subscription gets its own consumer group and worker (a bulkhead): a slow or failing subscriber
-never delays another. Retry policy is configuration, not code in each target.
+Kafka-target subscriptions share the router's lane (one read and decode per event, exactly-once);
+each webhook subscription gets its own consumer group and worker (a bulkhead): a slow or failing
+endpoint never delays another. Retry policy is configuration, not code in each target.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ verbatim shortcut, and the compact audit."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -86,9 +87,17 @@ def test_metadata_that_is_not_a_standing_takes_everyone_as_up_to_date(caplog: py
     assert "not a lane's standing" in caplog.text
 
 
-def test_too_many_subscriptions_for_the_offset_metadata_are_refused_up_front() -> None:
+def test_a_long_standing_is_deflated_and_still_reads_back() -> None:
+    standing = Standing(10**12, {f"ministry-desk-{i}" for i in range(100)}, {f"new-desk-{i}": i for i in range(50)})
+    note = standing.note()
+    assert note.startswith("z:") and len(note) < 1000
+    assert Standing.read((10**12, note), standing.at | set(standing.behind)) == standing
+
+
+def test_a_hundred_subscriptions_fit_and_too_many_for_the_offset_metadata_are_refused_up_front() -> None:
+    assert len(lane(*(sub(f"subscriber-{i:03d}-desk") for i in range(100))).routes) == 100
     with pytest.raises(ValueError, match="split them over router groups"):
-        lane(*(sub(f"subscriber-with-a-rather-long-name-{i:03d}") for i in range(80)))
+        lane(*(sub(uuid.uuid4().hex) for _ in range(400)))
 
 
 # --- routing one record to many -------------------------------------------------------------------------

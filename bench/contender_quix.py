@@ -9,10 +9,13 @@ headers (``ce_*``, ``content-type``, ``traceparent``, ``hub_subscriber``, ``hub_
 Written the way Quix Streams composes a job: ``apply(expand=True)`` turns an event into its
 deliveries, ``set_headers`` and ``to_topic`` with a topic chosen per delivery.
 
-Differences from the router, by design of each: one consumer group for all subscriptions (an
-event is decoded once, then every filter runs), and ``processing_guarantee="exactly-once"`` with
-a transaction every ``--commit-interval-s`` (the router commits one per polled batch). The router
-also writes an audit record per batch and publishes derived schemas; this job does neither.
+Like the router's lane, one consumer group serves all subscriptions (an event is decoded once,
+then every filter runs). Differences, by design of each: ``processing_guarantee="exactly-once"``
+with a transaction every ``--commit-interval-s`` (the router commits one per polled batch); the
+router also writes an audit record per batch and publishes derived schemas, which this job does
+not; and the router passes a whole, unmasked event on as its own Avro bytes when its derived
+schema encodes the same (``router.projection.binary_shape``), where this job encodes every
+delivery, as a straightforward Quix Streams job would.
 
 Measured in this process: events handled per second, CPU seconds per event (``time.process_time``,
 librdkafka's threads included) and peak RSS, with :class:`bench.workload.DrainMeter`.

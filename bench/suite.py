@@ -13,7 +13,7 @@ in ONE run, every contender in its own subprocess, one at a time:
 2. **bare passthroughs** (``bench/contender_kafka_python.py``, ``bench/contender_confluent.py``):
    consume → produce to ``fanout`` topics, no logic, the same client settings and commit interval.
 3. **Quix Streams** (``bench/contender_quix.py``) running the hub's routing job.
-4. **the hub's router** (``bench/contender_router.py``): ``router.engine`` workers.
+4. **the hub's router** (``bench/contender_router.py``): ``router.engine``'s Kafka lane.
 5. **connector parse throughput**: ``bench.bench_paxlst`` and the other ``make bench-parse`` modules,
    their printed rates collected (no Kafka).
 

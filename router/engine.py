@@ -60,7 +60,7 @@ from tenacity.stop import stop_base
 
 from router.audit import AuditBatch, Send
 from router.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from router.filters import compile_filter
+from router.filters import Dispatch, compile_filter
 from router.projection import Projector, binary_shape, schema_leaf_paths
 from router.subscriptions import KafkaTarget, Subscription
 from router.webhook import WebhookSender, WebhookTarget
@@ -500,7 +500,7 @@ class Standing:
 class _BatchOut:
     """What one transaction writes: deliveries, dead letters, schemas, the audit; and what to count after."""
 
-    __slots__ = ("audit", "delivered", "filtered", "new_schemas", "sends")
+    __slots__ = ("audit", "considered", "delivered", "filtered", "new_schemas", "sends", "typed")
 
     def __init__(self, audit: AuditBatch) -> None:
         self.sends: list[Send] = []
@@ -508,6 +508,15 @@ class _BatchOut:
         self.delivered: dict[str, list[Record]] = {}
         self.filtered: dict[str, int] = {}
         self.new_schemas: set[int] = set()
+        self.typed: dict[str, int] = {}
+        """Live events by type routed through the dispatch index ..."""
+        self.considered: dict[str, int] = {}
+        """... and how many of them each subscriber's filter was run on; the others were filtered."""
+
+    def filtered_by(self, route: Route) -> int:
+        """Events this batch's filters (or the dispatch index) kept from the subscriber."""
+        typed = sum(self.typed.get(t, 0) for t in route.sub.event_types)
+        return self.filtered.get(route.id, 0) + typed - self.considered.get(route.id, 0)
 
 
 class KafkaLane:
@@ -545,10 +554,11 @@ class KafkaLane:
         self.derived = derived or DerivedSchemas()
         self.max_poll_records = max_poll_records
         self.routes = {sub.id: Route(sub, codec, topics, mask_key) for sub in subs}
-        self.by_type: dict[str, list[Route]] = {}
+        typed: dict[str, list[Route]] = {}
         for route in self.routes.values():
             for event_type in sorted(route.sub.event_types):
-                self.by_type.setdefault(event_type, []).append(route)
+                typed.setdefault(event_type, []).append(route)
+        self.by_type = {t: Dispatch((r, r.sub.filter) for r in routes) for t, routes in typed.items()}
         self.event_type = EventTypes(codec)
         self.encode = _Encoder()
         self.consumer: Consumer | None = None
@@ -629,7 +639,12 @@ class KafkaLane:
 
     def _producer(self) -> Producer:
         if self.producer is None:
-            self.producer = Producer(self.settings, transactional_id=self.transactional_id, linger_ms=5)
+            producer = Producer(self.settings, transactional_id=self.transactional_id, linger_ms=5)
+            topics = {self.topics.audit, self.topics.schemas, self.topics.dead_letter}
+            producer.know_topics(
+                topics | {r.sub.target.topic for r in self.routes.values() if isinstance(r.sub.target, KafkaTarget)}
+            )
+            self.producer = producer
         return self.producer
 
     # ---- one batch -----------------------------------------------------------------------------
@@ -668,8 +683,10 @@ class KafkaLane:
         self._published_schemas |= out.new_schemas
         for sub, delivered in out.delivered.items():
             self.routes[sub].observe(delivered)
-        for sub, count in out.filtered.items():
-            self.routes[sub].filtered.inc(count)
+        for route in self.routes.values():
+            filtered = out.filtered_by(route)
+            if filtered:
+                route.filtered.inc(filtered)
         if history and not self._catching_up() and self.reader is not None:
             logger.info("kafka lane: every subscriber is up to date")
             self.reader.assign({})
@@ -709,7 +726,13 @@ class KafkaLane:
                 if route.addressed(record):
                     out.sends.append(route.dead_letter(record, PermanentDeliveryError(f"undecodable: {exc}"), 0))
             return
-        routes = [r for r in self.by_type.get(event_type, ()) if r.id in wanted and r.addressed(record)]
+        typed = self.by_type.get(event_type)
+        if typed is None:
+            return
+        # The common case, a live event for everyone: the dispatch index leaves out, before any
+        # filter runs, the subscribers whose filter cannot hold (counted as filtered per batch).
+        everyone = len(wanted) == len(self.routes) and record.topic != self.topics.replay
+        routes = typed.items if everyone else [r for r in typed.items if r.id in wanted and r.addressed(record)]
         if not routes:
             return
         try:
@@ -718,6 +741,11 @@ class KafkaLane:
             for route in routes:
                 out.sends.append(route.dead_letter(record, PermanentDeliveryError(f"undecodable: {exc}"), 0))
             return
+        if everyone:
+            routes = typed.candidates(event)
+            out.typed[event_type] = out.typed.get(event_type, 0) + 1
+            for route in routes:
+                out.considered[route.id] = out.considered.get(route.id, 0) + 1
         forwarded: list[tuple[str, bytes]] | None = None
         writer_id = Codec.schema_id(record.value or b"")
         for route in routes:
@@ -737,15 +765,20 @@ class KafkaLane:
             if schema_id not in self._published_schemas and schema_id not in out.new_schemas:
                 out.new_schemas.add(schema_id)
                 out.sends.append(
-                    (self.topics.schemas, json.dumps(schema).encode(), str(schema_id).encode(),
-                     [("hub_subscriber", route.id.encode())])
+                    (
+                        self.topics.schemas,
+                        json.dumps(schema).encode(),
+                        str(schema_id).encode(),
+                        [("hub_subscriber", route.id.encode())],
+                    )
                 )
             if forwarded is None:
                 forwarded = forwarded_headers(record)
             own = self._sub_headers.get((route.id, schema_id))
             if own is None:
                 own = self._sub_headers[(route.id, schema_id)] = [
-                    ("hub_subscriber", route.id.encode()), ("hub_schema_id", str(schema_id).encode())
+                    ("hub_subscriber", route.id.encode()),
+                    ("hub_schema_id", str(schema_id).encode()),
                 ]
             target = route.sub.target
             assert isinstance(target, KafkaTarget)

@@ -41,7 +41,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, Final, Literal, TypeVar, Union
+from typing import Annotated, Any, Final, Generic, Literal, TypeVar, Union
 
 from pydantic import (
     AfterValidator,
@@ -542,3 +542,84 @@ def compile_filter(spec: FilterSpec | None) -> Predicate:
     if spec is None:
         return _always
     return _compile(spec)
+
+
+# --- dispatch: which of many filters can hold, from one field ---------------------------------------
+
+
+def _operand_sets(operands: Iterable[Operand]) -> dict[Kind, frozenset[Any]]:
+    """The values of each kind an ``in`` (or ``equals``) accepts, exactly as its predicate compares."""
+    grouped: dict[Kind, set[Any]] = {}
+    for operand in operands:
+        for kind, target in _variants(operand).items():
+            grouped.setdefault(kind, set()).add(target)
+    return {kind: frozenset(values) for kind, values in grouped.items()}
+
+
+def required_values(spec: FilterSpec | None) -> dict[str, dict[Kind, frozenset[Any]]]:
+    """Fields the filter holds for only when they take one of a finite set of values: its top-level
+    ``equals``/``in`` conditions (itself, or conditions of its top-level ``all``)."""
+    if spec is None:
+        return {}
+    conjuncts = spec.all if isinstance(spec, AllOf) else (spec,)
+    required: dict[str, dict[Kind, frozenset[Any]]] = {}
+    for condition in conjuncts:
+        if isinstance(condition, Equals):
+            accepted = _operand_sets([condition.equals])
+        elif isinstance(condition, In):
+            accepted = _operand_sets(condition.in_)
+        else:
+            continue
+        earlier = required.get(condition.field)
+        if earlier is not None:  # both must hold: only values accepted by both
+            accepted = {k: v & earlier[k] for k, v in accepted.items() if k in earlier}
+        required[condition.field] = accepted
+    return required
+
+
+class Dispatch(Generic[T]):
+    """Which of many filtered items an event can be for, found from one field's value before any
+    filter runs. The field is the one that splits the items best: of the fields that filters
+    require to be one of a few values (``equals``/``in`` conditions at their top level), the one
+    leaving the fewest candidates per value. The candidates are the items whose filter accepts the
+    event's value there, plus those whose filter does not constrain that field; every other item's
+    filter is false for the event. Candidates keep the items' order."""
+
+    def __init__(self, items: Iterable[tuple[T, FilterSpec | None]]) -> None:
+        listed = list(items)
+        self.items: list[T] = [item for item, _ in listed]
+        self.path: str | None = None
+        required = [required_values(spec) for _, spec in listed]
+        best: tuple[float, str, dict[tuple[Kind, Any], list[int]], list[int]] | None = None
+        for path in sorted({p for fields in required for p in fields}):
+            constrained = [i for i, fields in enumerate(required) if path in fields]
+            if len(constrained) < 2:
+                continue
+            unconstrained = [i for i, fields in enumerate(required) if path not in fields]
+            by_value: dict[tuple[Kind, Any], list[int]] = {}
+            for i in constrained:
+                for kind, values in required[i][path].items():
+                    for value in values:
+                        by_value.setdefault((kind, value), []).append(i)
+            if not by_value:
+                continue
+            per_value = sum(len(hits) for hits in by_value.values()) / len(by_value) + len(unconstrained)
+            if best is None or per_value < best[0]:
+                best = (per_value, path, by_value, unconstrained)
+        if best is None or best[0] >= len(listed):
+            return
+        _, self.path, by_value, unconstrained = best
+        self._get = _getter(self.path)
+        self._otherwise = [self.items[i] for i in unconstrained]
+        self._by_value = {
+            key: [self.items[i] for i in sorted({*hits, *unconstrained})] for key, hits in by_value.items()
+        }
+
+    def candidates(self, event: Mapping[str, Any]) -> list[T]:
+        if self.path is None:
+            return self.items
+        value = self._get(event)
+        kind = _kind(value)
+        if kind is None:
+            return self._otherwise
+        return self._by_value.get((kind, _normalise(value, kind)), self._otherwise)

@@ -166,6 +166,9 @@ class ConfluentProducer(Producer):
         self._producer.poll(0)
         return delivery
 
+    def know_topics(self, topics: Iterable[str], timeout_s: float = 30.0) -> None:
+        """librdkafka fetches metadata for new topics without blocking sends: nothing to do."""
+
     def send_batch(self, sends: Iterable[tuple[str, bytes | None, bytes | None, Headers]]) -> None:
         produce = self._producer.produce
         for topic, value, key, headers in sends:
@@ -347,7 +350,11 @@ class ConfluentConsumer(Consumer):
         try:
             total = 0
             for tp in self._consumer.position(assigned):
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=5.0, cached=False)
+                # The watermarks of the last fetch response (read_committed: the last stable offset):
+                # asking the broker instead blocked a busy router for 5 s per partition.
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    low, high = self._consumer.get_watermark_offsets(tp, timeout=2.0, cached=False)
                 total += max(0, high - (tp.offset if tp.offset >= 0 else low))
             return total
         except confluent_kafka.KafkaException as exc:

@@ -214,6 +214,21 @@ class Producer:
         except kafka.errors.KafkaError as exc:
             raise DeliveryFailed(f"cannot send to {topic}: {exc}") from exc
 
+    def know_topics(self, topics: Iterable[str], timeout_s: float = 30.0) -> None:
+        """Fetch the metadata of ``topics`` in one request. kafka-python otherwise blocks the first
+        send to each new topic for a metadata round trip of its own, one topic after another (100
+        subscriber topics held a router's first batch for 10 s)."""
+        names = sorted(set(topics))
+        sender = getattr(self._producer, "_sender", None)
+        if not names or sender is None or not hasattr(sender, "add_topic"):
+            return
+        for name in names:
+            sender.add_topic(name)
+        try:
+            self._producer._wait_on_metadata(names[0], int(timeout_s * 1000))
+        except kafka.errors.KafkaError as exc:
+            raise KafkaUnavailable(f"no metadata for {names[0]}: {exc!r}") from exc
+
     def send_batch(self, sends: Iterable[tuple[str, bytes | None, bytes | None, Headers]]) -> None:
         """Send records of the open transaction without a handle on each: :meth:`commit` fails if any
         of them did not land."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from router.filters import (
     MAX_DEPTH,
     AllOf,
+    Dispatch,
     Exists,
     FilterSpec,
     Not,
@@ -539,3 +540,79 @@ def _same(x: Any, y: Any) -> bool:
     if isinstance(x, dict) and isinstance(y, dict):
         return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
     return bool(x == y)
+
+
+# --- dispatch: the candidates never leave out a filter that holds ----------------------------------------
+
+DISPATCH_VALUES = ["JED", "MED", "jed", 1, 1.0, 2, True, None, "2026-05-01", date(2026, 5, 1),
+                   datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 5, 1, 3, tzinfo=timezone(timedelta(hours=3)))]
+DISPATCH_OPERANDS = ["JED", "MED", "jed", 1, 2.0, True, "2026-05-01", "2026-05-01T00:00:00Z"]
+
+
+def dispatch_filter(draw: st.DrawFn) -> Any:
+    def condition() -> Any:
+        field = draw(st.sampled_from(["port", "port", "port", "season", "pilgrim.nationality"]))
+        operands = draw(st.lists(st.sampled_from(DISPATCH_OPERANDS), min_size=1, max_size=3))
+        choice = draw(st.sampled_from(["equals", "in", "prefix", "exists", "not"]))
+        if choice == "equals":
+            return {"field": field, "equals": operands[0]}
+        if choice == "in":
+            return {"field": field, "in": operands}
+        if choice == "prefix":
+            return {"field": field, "prefix": "J"}
+        if choice == "exists":
+            return {"field": field, "exists": draw(st.booleans())}
+        return {"not": {"field": field, "in": operands}}
+
+    shape = draw(st.sampled_from(["none", "one", "all", "any"]))
+    if shape == "none":
+        return None
+    if shape == "one":
+        return condition()
+    return {shape: [condition() for _ in range(draw(st.integers(1, 3)))]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_dispatch_candidates_hold_every_filter_that_holds_in_order(data: st.DataObject) -> None:
+    raws = [data.draw(st.composite(dispatch_filter)()) for _ in range(data.draw(st.integers(1, 8)))]
+    specs = [None if raw is None else spec(raw) for raw in raws]
+    dispatch = Dispatch(list(enumerate(specs)))
+    event: dict[str, Any] = {"pilgrim": {}}
+    for field in ("port", "season"):
+        value = data.draw(st.sampled_from([*DISPATCH_VALUES, "absent"]))
+        if value != "absent":
+            event[field] = value
+    candidates = dispatch.candidates(event)
+    holding = [i for i, s in enumerate(specs) if compile_filter(s)(event)]
+    assert set(holding) <= set(candidates), (raws, event)
+    assert candidates == sorted(candidates)
+
+
+def test_dispatch_indexes_the_field_that_splits_the_filters_best() -> None:
+    codes = [{"all": [{"field": "season", "equals": "umrah"},
+                      {"field": "operator_code", "in": [f"OP-{i}", f"OP-{i + 1}"]},
+                      {"field": "port", "in": ["JED", "MED"]}]} for i in range(10)]
+    dispatch = Dispatch([(i, spec(raw)) for i, raw in enumerate(codes)])
+    assert dispatch.path == "operator_code"
+    assert dispatch.candidates({"operator_code": "OP-3", "season": "umrah", "port": "JED"}) == [2, 3]
+
+
+def test_dispatch_indexes_a_field_most_filters_require() -> None:
+    specs = [spec({"all": [{"field": "port", "in": ["JED", "MED"]}, {"field": "season", "equals": "hajj"}]}),
+             spec({"field": "port", "equals": "JED"}),
+             spec({"field": "port", "equals": "TIF"}),
+             spec({"any": [{"field": "port", "equals": "JED"}]}),
+             None]
+    dispatch = Dispatch([("both", specs[0]), ("jed", specs[1]), ("tif", specs[2]), ("any", specs[3]),
+                         ("all", specs[4])])
+    assert dispatch.path == "port"
+    assert dispatch.candidates({"port": "JED"}) == ["both", "jed", "any", "all"]
+    assert dispatch.candidates({"port": "MED"}) == ["both", "any", "all"]
+    assert dispatch.candidates({"port": "RUH"}) == ["any", "all"]
+    assert dispatch.candidates({}) == ["any", "all"]
+
+
+def test_dispatch_without_a_shared_field_runs_every_filter() -> None:
+    dispatch = Dispatch([("a", spec({"field": "port", "equals": "JED"})), ("b", None)])
+    assert dispatch.path is None and dispatch.candidates({"port": "MED"}) == ["a", "b"]

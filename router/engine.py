@@ -594,7 +594,7 @@ class KafkaLane:
                     catching_up = self._catching_up()
                     records = self.consumer.poll(timeout_ms=0 if catching_up else poll_timeout_ms)
                     self._sync_standing()
-                    history = self._read_history() if self._catching_up() else []
+                    history = self._read_history(wait_ms=0 if records else 50) if self._catching_up() else []
                     if records or history:
                         self.busy = True
                         self.handle_batch(records, history)
@@ -633,9 +633,10 @@ class KafkaLane:
             self.reader = Reader(self.settings, read_committed=True, max_poll_records=self.max_poll_records)
         self.reader.assign(positions)
 
-    def _read_history(self) -> list[Record]:
+    def _read_history(self, wait_ms: int) -> list[Record]:
+        """The catch-up reader's next records (waiting ``wait_ms`` for them when there is no live batch)."""
         assert self.reader is not None
-        return self.reader.poll(timeout_ms=0 if self.standing else 100)
+        return self.reader.poll(timeout_ms=wait_ms)
 
     def _producer(self) -> Producer:
         if self.producer is None:

@@ -224,10 +224,18 @@ class Producer:
             return
         for name in names:
             sender.add_topic(name)
-        try:
-            self._producer._wait_on_metadata(names[0], int(timeout_s * 1000))
-        except kafka.errors.KafkaError as exc:
-            raise KafkaUnavailable(f"no metadata for {names[0]}: {exc!r}") from exc
+        metadata = self._producer._metadata
+        deadline = time.monotonic() + timeout_s
+        missing = names
+        while missing and time.monotonic() < deadline:  # a topic just created may have no leader yet
+            try:
+                self._producer._wait_on_metadata(missing[0], int(max(0.001, deadline - time.monotonic()) * 1000))
+            except kafka.errors.KafkaError as exc:
+                raise KafkaUnavailable(f"no metadata for {missing[0]}: {exc!r}") from exc
+            missing = [name for name in missing if metadata.partitions_for_topic(name) is None]
+            if missing:
+                metadata.request_update()
+                time.sleep(0.1)
 
     def send_batch(self, sends: Iterable[tuple[str, bytes | None, bytes | None, Headers]]) -> None:
         """Send records of the open transaction without a handle on each: :meth:`commit` fails if any

@@ -14,6 +14,7 @@ SIGTERM (the suite's latency runs) and reports the CPU it used.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -49,6 +50,7 @@ def count_batches(lane: KafkaLane, seen: list[int], delivered: list[int]) -> Non
 
 def main() -> int:
     started = time.perf_counter()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = contender_parser(__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--ready-timeout-s", type=float, default=45.0,
                         help="measure anyway when some workers have not consumed after this long")

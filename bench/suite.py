@@ -380,6 +380,9 @@ class Suite:
             row |= {"key": contender.key, "size": workload.size, "subscriptions": workload.subscriptions,
                     "fanout": workload.fanout, "passthrough": contender.passthrough,
                     "process_cpu_s": round(done.cpu_s, 2), "process_wall_s": round(done.seconds, 2)}
+            warnings = [line for line in done.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+            if warnings:  # kept in the JSON: what the contender complained about while measured
+                row["warnings"] = warnings[-10:]
             self.results["drain"].append(row)
 
     def max_rate(self, contender: Contender, workload: Workload) -> float | None:

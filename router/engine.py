@@ -229,10 +229,6 @@ class _Encoder:
         return buffer.getvalue()
 
 
-def _encode(schema_id: int, parsed: Any, record: dict[str, Any]) -> bytes:
-    return _Encoder()(schema_id, parsed, record)
-
-
 @dataclass(frozen=True, slots=True)
 class Selected:
     event_type: str

@@ -158,7 +158,14 @@ def forwarded_headers(record: Record) -> list[tuple[str, bytes]]:
 class Route:
     """One subscription, compiled: which events it takes, how they are projected and audited."""
 
-    def __init__(self, sub: Subscription, codec: Codec, topics: RouterTopics, mask_key: bytes) -> None:
+    def __init__(
+        self,
+        sub: Subscription,
+        codec: Codec,
+        topics: RouterTopics,
+        mask_key: bytes,
+        derived: DerivedSchemas | None = None,
+    ) -> None:
         self.sub = sub
         self.id = sub.id
         self.codec = codec
@@ -169,18 +176,22 @@ class Route:
         self.filtered = DELIVERIES.labels(sub.id, "filtered")
         self.dead_lettered = DELIVERIES.labels(sub.id, "dead_lettered")
         self.latency = LATENCY.labels(sub.id)
+        self.derived = derived or DerivedSchemas()
         self._fields: dict[str, list[str]] = {}
 
     def addressed(self, record: Record) -> bool:
         """A replayed record is for the subscriber it names only; everything else is for all."""
         return record.topic != self.topics.replay or (record.header(REPLAY_HEADER) or b"").decode() == self.id
 
+    def schema(self, event_type: str) -> tuple[int, Any, dict[str, Any]]:
+        """This subscriber's schema for ``event_type``: id, parsed, as published."""
+        return self.derived.get(self.projector, self.codec, self.id, event_type)
+
     def fields(self, event_type: str) -> list[str]:
         """The dotted paths this subscriber receives of ``event_type`` (for the audit)."""
         found = self._fields.get(event_type)
         if found is None:
-            full = self.codec.catalogue.latest(subject_for(event_type)).schema
-            found = self._fields[event_type] = schema_leaf_paths(self.projector.derive_schema(full, event_type, "x"))
+            found = self._fields[event_type] = schema_leaf_paths(self.schema(event_type)[2])
         return found
 
     def audit(self, batch: AuditBatch, event_type: str, event: dict[str, Any], outcome: str) -> None:
@@ -257,7 +268,6 @@ class SubscriberWorker:
         mask_key: bytes,
     ) -> None:
         self.sub = sub
-        self.subs = [sub]
         self.name = sub.id
         self.settings = settings
         self.codec = codec
@@ -540,7 +550,6 @@ class KafkaLane:
                 f"{len(subs)} Kafka subscriptions are too many for one router group: where they stand takes up to "
                 f"{worst} bytes of offset metadata (limit {METADATA_LIMIT}); split them over router groups"
             )
-        self.subs = list(subs)
         self.name = "kafka-lane"
         self.settings = settings
         self.codec = codec
@@ -549,7 +558,7 @@ class KafkaLane:
         self.transactional_id = f"{self.group_id}.{instance}"
         self.derived = derived or DerivedSchemas()
         self.max_poll_records = max_poll_records
-        self.routes = {sub.id: Route(sub, codec, topics, mask_key) for sub in subs}
+        self.routes = {sub.id: Route(sub, codec, topics, mask_key, self.derived) for sub in subs}
         typed: dict[str, list[Route]] = {}
         for route in self.routes.values():
             for event_type in sorted(route.sub.event_types):
@@ -565,6 +574,7 @@ class KafkaLane:
         self._published_schemas: set[int] = set()
         self._sub_headers: dict[tuple[str, int], list[tuple[str, bytes]]] = {}
         self._same_bytes: dict[tuple[str, int], bool] = {}
+        self._notes: dict[tuple[frozenset[str], frozenset[tuple[str, int]]], str] = {}
         self.busy = False
         """True while a polled batch is not yet delivered and committed."""
         self._last_lag = 0.0
@@ -590,7 +600,9 @@ class KafkaLane:
                     catching_up = self._catching_up()
                     records = self.consumer.poll(timeout_ms=0 if catching_up else poll_timeout_ms)
                     self._sync_standing()
-                    history = self._read_history(wait_ms=0 if records else 50) if self._catching_up() else []
+                    history: list[Record] = []
+                    if self._catching_up() and self.reader is not None:  # wait a little only without live records
+                        history = self.reader.poll(timeout_ms=0 if records else 50)
                     if records or history:
                         self.busy = True
                         self.handle_batch(records, history)
@@ -629,11 +641,6 @@ class KafkaLane:
             self.reader = Reader(self.settings, read_committed=True, max_poll_records=self.max_poll_records)
         self.reader.assign(positions)
 
-    def _read_history(self, wait_ms: int) -> list[Record]:
-        """The catch-up reader's next records (waiting ``wait_ms`` for them when there is no live batch)."""
-        assert self.reader is not None
-        return self.reader.poll(timeout_ms=wait_ms)
-
     def _producer(self) -> Producer:
         if self.producer is None:
             producer = Producer(self.settings, transactional_id=self.transactional_id, linger_ms=5)
@@ -667,7 +674,7 @@ class KafkaLane:
             changed.add(tp)
         out.sends.extend(out.audit.records())
         offsets = {tp: standing[tp].head for tp in changed if standing[tp].head is not None}
-        notes = {tp: standing[tp].note() for tp in offsets}
+        notes = {tp: self._note(standing[tp]) for tp in offsets}
         try:
             producer.begin()
             producer.send_batch(out.sends)
@@ -687,6 +694,16 @@ class KafkaLane:
         if history and not self._catching_up() and self.reader is not None:
             logger.info("kafka lane: every subscriber is up to date")
             self.reader.assign({})
+
+    def _note(self, standing: Standing) -> str:
+        """The standing's offset metadata; the same in every batch while nobody catches up, so kept."""
+        key = (frozenset(standing.at), frozenset(standing.behind.items()))
+        note = self._notes.get(key)
+        if note is None:
+            if len(self._notes) > 256:  # catching up moves positions every batch: keep few
+                self._notes.clear()
+            note = self._notes[key] = standing.note()
+        return note
 
     def _route_history(
         self,
@@ -749,7 +766,7 @@ class KafkaLane:
             if not route.matches(event):
                 out.filtered[route.id] = out.filtered.get(route.id, 0) + 1
                 continue
-            schema_id, parsed, schema = self.derived.get(route.projector, self.codec, route.id, event_type)
+            schema_id, parsed, schema = route.schema(event_type)
             try:
                 if self._verbatim(route, writer_id, schema):
                     value = HEADER.pack(MAGIC, schema_id) + (record.value or b"")[HEADER.size :]
@@ -821,12 +838,19 @@ class KafkaLane:
 
     # ---- reporting -----------------------------------------------------------------------------
 
+    def _gap(self, sub: str | None = None) -> int:
+        """Events the subscribers behind (or ``sub`` alone) have still to catch up on."""
+        return sum(
+            s.head - position
+            for s in self.standing.values()
+            if s.head is not None
+            for name, position in s.behind.items()
+            if sub is None or name == sub
+        )
+
     def lag(self) -> int:
         """Events still to handle: the live lag, plus what the subscribers behind have still to catch up."""
-        live = self.consumer.lag() if self.consumer is not None else 0
-        return live + sum(
-            s.head - position for s in self.standing.values() if s.head is not None for position in s.behind.values()
-        )
+        return (self.consumer.lag() if self.consumer is not None else 0) + self._gap()
 
     def _report_lag(self) -> None:
         now = time.monotonic()
@@ -836,10 +860,7 @@ class KafkaLane:
         with contextlib.suppress(StreamingError):
             live = self.consumer.lag()
             for sub in self.routes:
-                gap = sum(
-                    s.head - s.behind[sub] for s in self.standing.values() if s.head is not None and sub in s.behind
-                )
-                LAG.labels(sub).set(live + gap)
+                LAG.labels(sub).set(live + self._gap(sub))
 
     def close(self) -> None:
         if self.consumer is not None:

@@ -424,11 +424,7 @@ def _compile_equals(get: Callable[[Mapping[str, Any]], Any], operand: Operand) -
 
 
 def _compile_in(get: Callable[[Mapping[str, Any]], Any], operands: Iterable[Operand]) -> Predicate:
-    grouped: dict[Kind, set[Any]] = {}
-    for operand in operands:
-        for kind, target in _variants(operand).items():
-            grouped.setdefault(kind, set()).add(target)
-    targets = {kind: frozenset(values) for kind, values in grouped.items()}
+    targets = _operand_sets(operands)
 
     def is_in(event: Mapping[str, Any]) -> bool:
         value = get(event)

@@ -155,31 +155,28 @@ class ConfluentProducer(Producer):
         self, topic: str, value: bytes | None, key: bytes | None = None, headers: Headers | None = None
     ) -> ConfluentDelivery:
         delivery = ConfluentDelivery(self._producer)
+        self._produce(topic, value, key, headers, delivery.report)
+        self._producer.poll(0)
+        return delivery
+
+    def _produce(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None, report: Any = None
+    ) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers or None, on_delivery=delivery.report)
-                break
+                self._producer.produce(topic, value, key, headers=headers or None, on_delivery=report)
+                return
             except BufferError:  # the local queue is full: serve reports until there is room
                 self._producer.poll(0.1)
             except confluent_kafka.KafkaException as exc:
                 raise DeliveryFailed(f"cannot send to {topic}: {exc}") from exc
-        self._producer.poll(0)
-        return delivery
 
     def know_topics(self, topics: Iterable[str], timeout_s: float = 30.0) -> None:
         """librdkafka fetches metadata for new topics without blocking sends: nothing to do."""
 
     def send_batch(self, sends: Iterable[tuple[str, bytes | None, bytes | None, Headers]]) -> None:
-        produce = self._producer.produce
         for topic, value, key, headers in sends:
-            while True:
-                try:
-                    produce(topic, value, key, headers=headers or None)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
-                except confluent_kafka.KafkaException as exc:
-                    raise DeliveryFailed(f"cannot send to {topic}: {exc}") from exc
+            self._produce(topic, value, key, headers)
         self._producer.poll(0)
 
     def flush(self, timeout_s: float | None = None) -> None:
@@ -291,17 +288,7 @@ class ConfluentConsumer(Consumer):
             messages = [first, *(self._consumer.consume(more, 0) if more > 0 else ())]
         except confluent_kafka.KafkaException as exc:
             raise _error(exc, "poll failed", self._settings) from exc
-        records: list[Record] = []
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
-                    continue
-                if error.fatal() or not error.retriable():
-                    raise KafkaUnavailable(f"poll failed: {error.str()}")
-                continue
-            records.append(_record(message))
-        return records
+        return _records(messages)
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         if not offsets:
@@ -367,6 +354,19 @@ class ConfluentConsumer(Consumer):
         self._consumer.close()
 
 
+def _records(messages: Sequence[Any]) -> list[Record]:
+    """The records among consumed messages; errors that are only news (end of partition, retriable)
+    are skipped, the others raised."""
+    records: list[Record] = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(_record(message))
+        elif error.fatal() or not (error.retriable() or error.code() == confluent_kafka.KafkaError._PARTITION_EOF):
+            raise KafkaUnavailable(f"poll failed: {error.str()}")
+    return records
+
+
 def _record(message: Any) -> Record:
     return Record(
         message.topic(),
@@ -413,14 +413,7 @@ class ConfluentReader(Reader):
             messages = self._consumer.consume(self._max_records, timeout_ms / 1000)
         except confluent_kafka.KafkaException as exc:
             raise _error(exc, "poll failed", self._settings) from exc
-        records: list[Record] = []
-        for message in messages:
-            error = message.error()
-            if error is None:
-                records.append(_record(message))
-            elif error.fatal() or not (error.retriable() or error.code() == confluent_kafka.KafkaError._PARTITION_EOF):
-                raise KafkaUnavailable(f"poll failed: {error.str()}")
-        return records
+        return _records(messages)
 
     def position(self, topic: str, partition: int) -> int:
         try:

@@ -111,6 +111,21 @@ class Record(NamedTuple):
         return None
 
 
+def _record(r: Any) -> Record:
+    """Our record from kafka-python's ConsumerRecord."""
+    return Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
+
+
+def _for_client(cls: type, base: type, settings: ClientSettings, confluent_class: str) -> type:
+    """The class a seam constructor makes: ``base`` itself, or its confluent-kafka twin when the
+    settings ask for that client (imported only then: confluent-kafka is optional)."""
+    if cls is base and settings.client == "confluent-kafka":
+        from streaming import confluent
+
+        return getattr(confluent, confluent_class)  # type: ignore[no-any-return]
+    return cls
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """Where an acknowledged record landed."""
@@ -166,11 +181,7 @@ class Producer:
     Settings naming ``client="confluent-kafka"`` make a :class:`streaming.confluent.ConfluentProducer`."""
 
     def __new__(cls, settings: ClientSettings, *args: Any, **kwargs: Any) -> Producer:
-        if cls is Producer and settings.client == "confluent-kafka":
-            from streaming.confluent import ConfluentProducer
-
-            return super().__new__(ConfluentProducer)
-        return super().__new__(cls)
+        return super().__new__(_for_client(cls, Producer, settings, "ConfluentProducer"))
 
     def __init__(
         self,
@@ -312,11 +323,7 @@ class Consumer:
     Settings naming ``client="confluent-kafka"`` make a :class:`streaming.confluent.ConfluentConsumer`."""
 
     def __new__(cls, settings: ClientSettings, *args: Any, **kwargs: Any) -> Consumer:
-        if cls is Consumer and settings.client == "confluent-kafka":
-            from streaming.confluent import ConfluentConsumer
-
-            return super().__new__(ConfluentConsumer)
-        return super().__new__(cls)
+        return super().__new__(_for_client(cls, Consumer, settings, "ConfluentConsumer"))
 
     def __init__(
         self,
@@ -443,13 +450,7 @@ class Consumer:
             batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         except kafka.errors.KafkaError as exc:
             raise KafkaUnavailable(f"poll failed: {exc!r}") from exc
-        records: list[Record] = []
-        for batch in batches.values():
-            records.extend(
-                Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
-                for r in batch
-            )
-        return records
+        return [_record(r) for batch in batches.values() for r in batch]
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         """Commit the next offsets to read, per (topic, partition)."""
@@ -533,11 +534,7 @@ class Reader:
     Settings naming ``client="confluent-kafka"`` make a :class:`streaming.confluent.ConfluentReader`."""
 
     def __new__(cls, settings: ClientSettings, *args: Any, **kwargs: Any) -> Reader:
-        if cls is Reader and settings.client == "confluent-kafka":
-            from streaming.confluent import ConfluentReader
-
-            return super().__new__(ConfluentReader)
-        return super().__new__(cls)
+        return super().__new__(_for_client(cls, Reader, settings, "ConfluentReader"))
 
     def __init__(self, settings: ClientSettings, *, read_committed: bool = True, max_poll_records: int = 1000) -> None:
         self._settings = settings
@@ -569,11 +566,7 @@ class Reader:
             batches = self._consumer.poll(timeout_ms=timeout_ms)
         except kafka.errors.KafkaError as exc:
             raise KafkaUnavailable(f"poll failed: {exc!r}") from exc
-        return [
-            Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
-            for batch in batches.values()
-            for r in batch
-        ]
+        return [_record(r) for batch in batches.values() for r in batch]
 
     def position(self, topic: str, partition: int) -> int:
         """The offset of the next record this reader returns from the partition."""
@@ -714,10 +707,7 @@ def read_to_end(
             if time.monotonic() > deadline:
                 raise KafkaUnavailable(f"reading {topic} to its end took over {timeout_s}s")
             for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(
-                    Record(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp)
-                    for r in batch
-                )
+                records.extend(_record(r) for r in batch)
         return records
     except kafka.errors.KafkaError as exc:
         raise KafkaUnavailable(f"reading {topic} failed: {exc!r}") from exc
